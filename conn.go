@@ -1,0 +1,218 @@
+package wtcache
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+)
+
+// conn wraps one inner connection. It implements every optional interface
+// that database/sql consults and decides at run time, from what the inner
+// connection implements, whether to forward or to give database/sql's own
+// neutral answer, so that the application sees the inner driver's behaviour.
+type conn struct {
+	inner driver.Conn
+	c     *connector
+	// ownConnector is set for connections made by wtDriver.Open, which are
+	// the only users of their connector.
+	ownConnector *connector
+}
+
+var (
+	_ driver.Conn               = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+)
+
+func newConn(inner driver.Conn, c *connector) *conn {
+	return &conn{inner: inner, c: c}
+}
+
+// Raw returns the inner driver's connection, for use inside
+// (*sql.Conn).Raw: with pgx it is a *stdlib.Conn. See [InnerConn].
+func (c *conn) Raw() driver.Conn { return c.inner }
+
+// InnerConn returns the inner driver's connection of a connection that
+// (*sql.Conn).Raw handed to its callback, so that driver-specific features
+// stay usable (with pgx: *stdlib.Conn, its CopyFrom and pgx types). A
+// connection that is not wtcache's is returned as it is.
+func InnerConn(driverConn any) any {
+	if c, ok := driverConn.(interface{ Raw() driver.Conn }); ok {
+		return c.Raw()
+	}
+	return driverConn
+}
+
+// Prepare is the legacy form of PrepareContext.
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+// PrepareContext prepares on the inner connection; without
+// ConnPrepareContext it falls back as database/sql would.
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	var si driver.Stmt
+	var err error
+	if pc, ok := c.inner.(driver.ConnPrepareContext); ok {
+		si, err = pc.PrepareContext(ctx, query)
+	} else {
+		si, err = c.inner.Prepare(query)
+		if err == nil {
+			select {
+			default:
+			case <-ctx.Done():
+				_ = si.Close()
+				return nil, ctx.Err()
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newStmt(si, c, query), nil
+}
+
+// Close closes the inner connection (and the connector of a connection
+// made by Driver.Open).
+func (c *conn) Close() error {
+	err := c.inner.Close()
+	if c.ownConnector != nil {
+		err = errors.Join(err, c.ownConnector.Close())
+	}
+	return err
+}
+
+// Begin is the legacy form of BeginTx.
+func (c *conn) Begin() (driver.Tx, error) {
+	tx, err := c.inner.Begin() //nolint:staticcheck // forwarding the legacy method as is
+	if err != nil {
+		return nil, err
+	}
+	return newTx(tx, c), nil
+}
+
+// BeginTx begins on the inner connection; without ConnBeginTx it refuses
+// what the legacy Begin cannot do, in database/sql's own words.
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	var tx driver.Tx
+	var err error
+	if bt, ok := c.inner.(driver.ConnBeginTx); ok {
+		tx, err = bt.BeginTx(ctx, opts)
+	} else {
+		if opts.Isolation != driver.IsolationLevel(0) {
+			return nil, errors.New("sql: driver does not support non-default isolation level")
+		}
+		if opts.ReadOnly {
+			return nil, errors.New("sql: driver does not support read-only transactions")
+		}
+		tx, err = c.inner.Begin() //nolint:staticcheck // the fallback database/sql itself uses
+		if err == nil {
+			select {
+			default:
+			case <-ctx.Done():
+				_ = tx.Rollback()
+				return nil, ctx.Err()
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newTx(tx, c), nil
+}
+
+// ExecContext runs a statement without preparing it. Without ExecerContext
+// or Execer on the inner connection it returns driver.ErrSkip, and
+// database/sql prepares the statement instead.
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if ec, ok := c.inner.(driver.ExecerContext); ok {
+		return ec.ExecContext(ctx, query, args)
+	}
+	if e, ok := c.inner.(driver.Execer); ok { //nolint:staticcheck // legacy fallback
+		vals, err := namedValueToValue(args)
+		if err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return e.Exec(query, vals)
+	}
+	return nil, driver.ErrSkip
+}
+
+// QueryContext runs a query without preparing it, with the same fallbacks
+// as ExecContext.
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	var rows driver.Rows
+	var err error
+	if qc, ok := c.inner.(driver.QueryerContext); ok {
+		rows, err = qc.QueryContext(ctx, query, args)
+	} else if q, ok := c.inner.(driver.Queryer); ok { //nolint:staticcheck // legacy fallback
+		vals, verr := namedValueToValue(args)
+		if verr != nil {
+			return nil, verr
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rows, err = q.Query(query, vals)
+	} else {
+		return nil, driver.ErrSkip
+	}
+	if err != nil {
+		return nil, err
+	}
+	return wrapRows(rows), nil
+}
+
+// Ping forwards to the inner connection, or reports success as database/sql
+// does for a driver without Pinger.
+func (c *conn) Ping(ctx context.Context) error {
+	if p, ok := c.inner.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+// ResetSession forwards to the inner connection, or does nothing.
+func (c *conn) ResetSession(ctx context.Context) error {
+	if r, ok := c.inner.(driver.SessionResetter); ok {
+		return r.ResetSession(ctx)
+	}
+	return nil
+}
+
+// IsValid forwards to the inner connection, or reports the connection valid.
+func (c *conn) IsValid() bool {
+	if v, ok := c.inner.(driver.Validator); ok {
+		return v.IsValid()
+	}
+	return true
+}
+
+// CheckNamedValue forwards to the inner connection, or returns
+// driver.ErrSkip so that database/sql applies its default converter.
+func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	if n, ok := c.inner.(driver.NamedValueChecker); ok {
+		return n.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
+}
+
+func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
+	vals := make([]driver.Value, len(named))
+	for i, nv := range named {
+		if nv.Name != "" {
+			return nil, errors.New("sql: driver does not support the use of Named Parameters")
+		}
+		vals[i] = nv.Value
+	}
+	return vals, nil
+}

@@ -1,0 +1,199 @@
+// Package dsn splits a PostgreSQL connection string into wtcache's own
+// parameters (every key prefixed "cache_") and the rest, which is handed to
+// the inner driver byte for byte as the user wrote it.
+//
+// Both forms that libpq and pgx accept are understood: the URL form
+// (postgres://user:pw@host/db?k=v&...) and the keyword/value form
+// (host=... user=... k='quoted value').
+package dsn
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Prefix marks a wtcache parameter.
+const Prefix = "cache_"
+
+// Param is one wtcache parameter found in a DSN.
+type Param struct {
+	Key   string
+	Value string
+}
+
+// Split returns the DSN without its cache_ parameters and those parameters
+// in the order they appear. A parameter that appears twice is an error: the
+// user cannot have meant both.
+func Split(s string) (inner string, params []Param, err error) {
+	if isURL(s) {
+		return splitURL(s)
+	}
+	return splitKV(s)
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// splitURL works on the raw query text so that the rest of the URL (user
+// info, hosts, path, fragment) reaches the inner driver unchanged.
+func splitURL(s string) (string, []Param, error) {
+	q := strings.IndexByte(s, '?')
+	if q < 0 {
+		return s, nil, nil
+	}
+	base, query, frag := s[:q], s[q+1:], ""
+	if h := strings.IndexByte(query, '#'); h >= 0 {
+		query, frag = query[:h], query[h:]
+	}
+	var keep []string
+	var params []Param
+	for _, part := range strings.Split(query, "&") {
+		if part == "" {
+			continue
+		}
+		rawKey, rawVal, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			// Not ours to judge unless it is ours: the inner driver reports it.
+			if strings.HasPrefix(rawKey, Prefix) {
+				return "", nil, fmt.Errorf("malformed parameter %q in the URL query", rawKey)
+			}
+			keep = append(keep, part)
+			continue
+		}
+		if !strings.HasPrefix(key, Prefix) {
+			keep = append(keep, part)
+			continue
+		}
+		val, err := url.QueryUnescape(rawVal)
+		if err != nil {
+			// The value may be a secret (cache_redis): do not quote it.
+			return "", nil, fmt.Errorf("%s: malformed percent-encoding in the value", key)
+		}
+		params = append(params, Param{Key: key, Value: val})
+	}
+	if err := checkDuplicates(params); err != nil {
+		return "", nil, err
+	}
+	out := base
+	if len(keep) > 0 {
+		out += "?" + strings.Join(keep, "&")
+	}
+	return out + frag, params, nil
+}
+
+// splitKV tokenises the keyword/value form as libpq does: key = value pairs
+// separated by white space, values optionally in single quotes with
+// backslash escapes. Pairs that are not ours are copied as written.
+func splitKV(s string) (string, []Param, error) {
+	var keep []string
+	var params []Param
+	i := 0
+	for {
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		start := i
+		for i < len(s) && s[i] != '=' && !isSpace(s[i]) {
+			i++
+		}
+		key := s[start:i]
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+		if i >= len(s) || s[i] != '=' {
+			if strings.HasPrefix(key, Prefix) {
+				return "", nil, fmt.Errorf("%s: missing \"=\" after the parameter name", key)
+			}
+			// Leave the malformed remainder to the inner driver, which
+			// reports it in its own words.
+			keep = append(keep, s[start:])
+			break
+		}
+		i++ // '='
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+		var val strings.Builder
+		if i < len(s) && s[i] == '\'' {
+			i++
+			closed := false
+			for i < len(s) {
+				c := s[i]
+				if c == '\\' && i+1 < len(s) {
+					val.WriteByte(s[i+1])
+					i += 2
+					continue
+				}
+				if c == '\'' {
+					closed = true
+					i++
+					break
+				}
+				val.WriteByte(c)
+				i++
+			}
+			if !closed {
+				if strings.HasPrefix(key, Prefix) {
+					return "", nil, fmt.Errorf("%s: unterminated quoted value", key)
+				}
+				keep = append(keep, s[start:])
+				break
+			}
+		} else {
+			for i < len(s) && !isSpace(s[i]) {
+				c := s[i]
+				if c == '\\' && i+1 < len(s) {
+					val.WriteByte(s[i+1])
+					i += 2
+					continue
+				}
+				val.WriteByte(c)
+				i++
+			}
+		}
+		if strings.HasPrefix(key, Prefix) {
+			params = append(params, Param{Key: key, Value: val.String()})
+		} else {
+			keep = append(keep, s[start:i])
+		}
+	}
+	if err := checkDuplicates(params); err != nil {
+		return "", nil, err
+	}
+	return strings.Join(keep, " "), params, nil
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+var errDuplicate = errors.New("given more than once")
+
+func checkDuplicates(ps []Param) error {
+	for i := range ps {
+		for j := i + 1; j < len(ps); j++ {
+			if ps[i].Key == ps[j].Key {
+				return fmt.Errorf("%s: %w", ps[i].Key, errDuplicate)
+			}
+		}
+	}
+	return nil
+}
+
+// RedactURL returns a URL with its password replaced, for messages. A string
+// that does not parse is replaced whole: it may hold a password in a form
+// the parser did not recognise.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
