@@ -1,0 +1,324 @@
+// Package rowcodec encodes one table row, as the inner driver returned it,
+// together with the column metadata that database/sql exposes, so that a
+// cache hit can answer exactly as the driver would have: the same Columns,
+// ColumnTypes and driver.Values.
+//
+// The encoding is versioned; an image from another version, or one that
+// does not decode, is reported as ErrCorrupt and treated as a miss.
+package rowcodec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"time"
+)
+
+// Version is the current encoding version, the image's first two bytes.
+const (
+	magic   = 'W'
+	Version = 1
+)
+
+// ErrCorrupt reports an image that cannot be decoded.
+var ErrCorrupt = errors.New("rowcodec: corrupt or foreign image")
+
+// ErrUnsupported reports a value or column type that the codec cannot
+// reproduce exactly; such a row is not cached.
+var ErrUnsupported = errors.New("rowcodec: unsupported value")
+
+// Column is what database/sql can learn about one result column.
+type Column struct {
+	Name         string
+	TypeOID      uint32 // the column's type, to detect schema changes
+	DatabaseType string
+	ScanType     reflect.Type // one of the types in scanTypes
+	Length       int64
+	HasLength    bool
+	Precision    int64
+	Scale        int64
+	HasDecimal   bool
+	Nullable     bool
+	HasNullable  bool
+}
+
+var scanTypes = []reflect.Type{
+	reflect.TypeFor[any](),
+	reflect.TypeFor[string](),
+	reflect.TypeFor[[]byte](),
+	reflect.TypeFor[int64](),
+	reflect.TypeFor[int32](),
+	reflect.TypeFor[int16](),
+	reflect.TypeFor[float64](),
+	reflect.TypeFor[float32](),
+	reflect.TypeFor[bool](),
+	reflect.TypeFor[time.Time](),
+}
+
+func scanTypeCode(t reflect.Type) (byte, bool) {
+	for i, st := range scanTypes {
+		if st == t {
+			return byte(i), true
+		}
+	}
+	return 0, false
+}
+
+// value tags
+const (
+	tagNil byte = iota
+	tagInt64
+	tagFloat64
+	tagFalse
+	tagTrue
+	tagBytes
+	tagString
+	tagTimeUTC
+	tagTimeLocal
+	tagTimeZone
+)
+
+// Encode appends the image of one row to dst.
+func Encode(dst []byte, cols []Column, vals []any) ([]byte, error) {
+	if len(cols) != len(vals) {
+		return nil, fmt.Errorf("rowcodec: %d columns, %d values", len(cols), len(vals))
+	}
+	dst = append(dst, magic, Version)
+	dst = binary.AppendUvarint(dst, uint64(len(cols)))
+	for _, c := range cols {
+		code, ok := scanTypeCode(c.ScanType)
+		if !ok {
+			return nil, fmt.Errorf("%w: scan type %v", ErrUnsupported, c.ScanType)
+		}
+		dst = appendString(dst, c.Name)
+		dst = binary.BigEndian.AppendUint32(dst, c.TypeOID)
+		dst = appendString(dst, c.DatabaseType)
+		dst = append(dst, code, flags(c))
+		if c.HasLength {
+			dst = binary.AppendVarint(dst, c.Length)
+		}
+		if c.HasDecimal {
+			dst = binary.AppendVarint(dst, c.Precision)
+			dst = binary.AppendVarint(dst, c.Scale)
+		}
+	}
+	for _, v := range vals {
+		var err error
+		if dst, err = appendValue(dst, v); err != nil {
+			return nil, err
+		}
+	}
+	return dst, nil
+}
+
+func flags(c Column) byte {
+	var f byte
+	if c.HasLength {
+		f |= 1
+	}
+	if c.HasDecimal {
+		f |= 2
+	}
+	if c.HasNullable {
+		f |= 4
+	}
+	if c.Nullable {
+		f |= 8
+	}
+	return f
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendValue(dst []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, tagNil), nil
+	case int64:
+		return binary.AppendVarint(append(dst, tagInt64), x), nil
+	case float64:
+		return binary.BigEndian.AppendUint64(append(dst, tagFloat64), math.Float64bits(x)), nil
+	case bool:
+		if x {
+			return append(dst, tagTrue), nil
+		}
+		return append(dst, tagFalse), nil
+	case []byte:
+		if x == nil {
+			// database/sql treats a nil []byte as NULL-like in places;
+			// keep the distinction exactly by not caching it.
+			return nil, fmt.Errorf("%w: nil []byte", ErrUnsupported)
+		}
+		return appendString(append(dst, tagBytes), string(x)), nil
+	case string:
+		return appendString(append(dst, tagString), x), nil
+	case time.Time:
+		sec, nsec := x.Unix(), int64(x.Nanosecond())
+		switch x.Location() {
+		case time.UTC:
+			dst = append(dst, tagTimeUTC)
+		case time.Local:
+			dst = append(dst, tagTimeLocal)
+		default:
+			name, off := x.Zone()
+			if x.Location().String() != name {
+				// A named zone with rules (America/...) cannot be
+				// rebuilt from one offset.
+				return nil, fmt.Errorf("%w: time in location %s", ErrUnsupported, x.Location())
+			}
+			dst = appendString(append(dst, tagTimeZone), name)
+			dst = binary.AppendVarint(dst, int64(off))
+		}
+		dst = binary.AppendVarint(dst, sec)
+		return binary.AppendVarint(dst, nsec), nil
+	default:
+		return nil, fmt.Errorf("%w: %T", ErrUnsupported, v)
+	}
+}
+
+// Row is a decoded image.
+type Row struct {
+	Columns []Column
+	Values  []any
+}
+
+type reader struct {
+	b   []byte
+	err bool
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes(n int) []byte {
+	if n < 0 || n > len(r.b) {
+		r.err = true
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte1() byte {
+	if len(r.b) == 0 {
+		r.err = true
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) str() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.err = true
+		return ""
+	}
+	return string(r.bytes(int(n)))
+}
+
+// Decode decodes an image. Every value is a fresh copy: the caller may keep
+// or modify it.
+func Decode(img []byte) (Row, error) {
+	if len(img) < 2 || img[0] != magic || img[1] != Version {
+		return Row{}, ErrCorrupt
+	}
+	r := &reader{b: img[2:]}
+	n := r.uvarint()
+	if r.err || n > uint64(len(r.b)) {
+		return Row{}, ErrCorrupt
+	}
+	cols := make([]Column, n)
+	for i := range cols {
+		c := &cols[i]
+		c.Name = r.str()
+		if oid := r.bytes(4); !r.err {
+			c.TypeOID = binary.BigEndian.Uint32(oid)
+		}
+		c.DatabaseType = r.str()
+		code := r.byte1()
+		if int(code) >= len(scanTypes) {
+			return Row{}, ErrCorrupt
+		}
+		c.ScanType = scanTypes[code]
+		f := r.byte1()
+		c.HasLength, c.HasDecimal, c.HasNullable, c.Nullable = f&1 != 0, f&2 != 0, f&4 != 0, f&8 != 0
+		if c.HasLength {
+			c.Length = r.varint()
+		}
+		if c.HasDecimal {
+			c.Precision = r.varint()
+			c.Scale = r.varint()
+		}
+		if r.err {
+			return Row{}, ErrCorrupt
+		}
+	}
+	vals := make([]any, n)
+	for i := range vals {
+		switch tag := r.byte1(); tag {
+		case tagNil:
+		case tagInt64:
+			vals[i] = r.varint()
+		case tagFloat64:
+			if b := r.bytes(8); !r.err {
+				vals[i] = math.Float64frombits(binary.BigEndian.Uint64(b))
+			}
+		case tagFalse:
+			vals[i] = false
+		case tagTrue:
+			vals[i] = true
+		case tagBytes:
+			vals[i] = []byte(r.str())
+		case tagString:
+			vals[i] = r.str()
+		case tagTimeUTC, tagTimeLocal, tagTimeZone:
+			var loc *time.Location
+			switch tag {
+			case tagTimeUTC:
+				loc = time.UTC
+			case tagTimeLocal:
+				loc = time.Local
+			default:
+				name := r.str()
+				off := r.varint()
+				loc = time.FixedZone(name, int(off))
+			}
+			sec, nsec := r.varint(), r.varint()
+			vals[i] = time.Unix(sec, nsec).In(loc)
+		default:
+			return Row{}, ErrCorrupt
+		}
+		if r.err {
+			return Row{}, ErrCorrupt
+		}
+	}
+	if len(r.b) != 0 {
+		return Row{}, ErrCorrupt
+	}
+	return Row{Columns: cols, Values: vals}, nil
+}
