@@ -16,6 +16,11 @@ type conn struct {
 	// ownConnector is set for connections made by wtDriver.Open, which are
 	// the only users of their connector.
 	ownConnector *connector
+
+	sess     session
+	tx       *tx     // the database/sql transaction in progress
+	manualTx bool    // a BEGIN statement was sent (drivers other than pgx)
+	pending  targets // writes of the transaction in progress
 }
 
 var (
@@ -131,6 +136,23 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // or Execer on the inner connection it returns driver.ErrSkip, and
 // database/sql prepares the statement instead.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	p := c.c.plans.get(query)
+	var after func()
+	if c.guarded(p) {
+		var err error
+		if after, err = c.beforeWrite(ctx, p, args); err != nil {
+			return nil, err
+		}
+	}
+	res, err := c.execInner(ctx, query, args)
+	if after != nil {
+		after()
+	}
+	c.afterStatement(p)
+	return res, err
+}
+
+func (c *conn) execInner(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if ec, ok := c.inner.(driver.ExecerContext); ok {
 		return ec.ExecContext(ctx, query, args)
 	}
@@ -150,6 +172,43 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // QueryContext runs a query without preparing it, with the same fallbacks
 // as ExecContext.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	p := c.c.plans.get(query)
+	return c.query(ctx, p, args, func() (driver.Rows, error) { return c.queryInner(ctx, query, args) })
+}
+
+// query is the common path of Query on a connection and on a statement:
+// a lookup is served by the cache; a write is guarded by intents that are
+// released when its rows are closed.
+func (c *conn) query(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Rows, error)) (driver.Rows, error) {
+	if p.lookup != nil && !c.inTx() {
+		if rows, ok, err := c.lookup(ctx, p, args); ok {
+			return rows, err
+		}
+	}
+	var after func()
+	if c.guarded(p) {
+		var err error
+		if after, err = c.beforeWrite(ctx, p, args); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := run()
+	c.afterStatement(p)
+	if err != nil {
+		if after != nil {
+			after()
+		}
+		return nil, err
+	}
+	if r, ok := rows.(*rowsWrap); ok && after != nil {
+		r.onClose = after
+	} else if after != nil {
+		after()
+	}
+	return rows, nil
+}
+
+func (c *conn) queryInner(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	var rows driver.Rows
 	var err error
 	if qc, ok := c.inner.(driver.QueryerContext); ok {

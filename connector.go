@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wtcache/wtcache/internal/proto"
 )
 
 // NewConnector wraps inner, any driver.Connector (for example pgx's
@@ -50,6 +54,22 @@ type connector struct {
 	drv   *wtDriver
 	cfg   config
 
+	schema  schemaCache
+	plans   planCache
+	flights flights
+	bg      sync.WaitGroup
+
+	hits            atomic.Int64 // rows served from Redis
+	misses          atomic.Int64 // rows of a lookup read from PostgreSQL
+	bypasses        atomic.Int64 // lookups that went through to PostgreSQL whole
+	corrupt         atomic.Int64 // entries rejected as corrupt
+	releaseFailures atomic.Int64 // intents left to expire
+
+	dirtyMu   sync.Mutex
+	dirtyN    atomic.Int32
+	dirtyTabs map[uint32]string // table OID -> meta key to bump
+	repairing bool
+	closed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -60,7 +80,81 @@ var (
 )
 
 func newConnector(inner driver.Connector, drv *wtDriver, cfg config) *connector {
-	return &connector{inner: inner, drv: drv, cfg: cfg}
+	c := &connector{inner: inner, drv: drv, cfg: cfg, closed: make(chan struct{})}
+	c.plans.max = cfg.planCache
+	return c
+}
+
+// dirty reports whether this handle must not serve table oid from Redis:
+// a write under FallBack could not invalidate it and it is not repaired.
+func (c *connector) dirty(oid uint32) bool {
+	if c.dirtyN.Load() == 0 {
+		return false
+	}
+	c.dirtyMu.Lock()
+	defer c.dirtyMu.Unlock()
+	_, ok := c.dirtyTabs[oid]
+	return ok
+}
+
+// markDirty records that ti may be stale in Redis and starts the repair
+// loop, which moves the table's generation as soon as Redis answers.
+func (c *connector) markDirty(ti *tableInfo, tag string) {
+	c.dirtyMu.Lock()
+	defer c.dirtyMu.Unlock()
+	if c.dirtyTabs == nil {
+		c.dirtyTabs = map[uint32]string{}
+	}
+	if _, ok := c.dirtyTabs[ti.oid]; !ok {
+		c.dirtyN.Add(1)
+	}
+	c.dirtyTabs[ti.oid] = metaKey(tag)
+	if !c.repairing {
+		c.repairing = true
+		c.bg.Add(1)
+		go c.repair()
+	}
+}
+
+// repair bumps the generation of every dirty table until none is left.
+func (c *connector) repair() {
+	defer c.bg.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		c.dirtyMu.Lock()
+		work := make(map[uint32]string, len(c.dirtyTabs))
+		for k, v := range c.dirtyTabs {
+			work[k] = v
+		}
+		if len(work) == 0 {
+			c.repairing = false
+			c.dirtyMu.Unlock()
+			return
+		}
+		c.dirtyMu.Unlock()
+		for oid, meta := range work {
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.timeout)
+			_, err := proto.Release(ctx, c.cfg.redis, meta, nil, proto.NewToken(), "", 0, true, true, nil)
+			cancel()
+			if err == nil {
+				c.dirtyMu.Lock()
+				if c.dirtyTabs[oid] == meta {
+					delete(c.dirtyTabs, oid)
+					c.dirtyN.Add(-1)
+				}
+				c.dirtyMu.Unlock()
+			}
+		}
+		select {
+		case <-c.closed:
+			c.dirtyMu.Lock()
+			c.repairing = false
+			c.dirtyMu.Unlock()
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // Connect returns the inner connection wrapped. Errors from the inner
@@ -80,6 +174,8 @@ func (c *connector) Driver() driver.Driver { return c.drv }
 // client when wtcache built it from the DSN. It is safe to call twice.
 func (c *connector) Close() error {
 	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.bg.Wait()
 		var errs []error
 		if cl, ok := c.inner.(io.Closer); ok {
 			errs = append(errs, cl.Close())

@@ -1,7 +1,12 @@
 package wtcache
 
 import (
+	"strings"
+	"time"
+
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wtcache/wtcache/internal/recognize"
 )
 
 // Option configures a wtcache connector or driver. Options set the
@@ -19,10 +24,19 @@ type config struct {
 	// redisAddr is the redacted description of the Redis server, for
 	// messages and spans.
 	redisAddr string
-}
 
-func defaultConfig() config {
-	return config{}
+	ttl            time.Duration
+	tableTTL       map[recognize.Table]time.Duration
+	tables         []recognize.Table // empty: every table that qualifies
+	exclude        []recognize.Table
+	prefix         string
+	timeout        time.Duration // per Redis operation
+	schemaRefresh  time.Duration
+	intentLifetime time.Duration
+	lease          time.Duration
+	maxEntry       int
+	failure        FailurePolicy
+	planCache      int
 }
 
 // WithRedis gives a driver registered with [Register] a Redis client to use
@@ -34,5 +48,101 @@ func WithRedis(client redis.UniversalClient) Option {
 	return func(c *config) {
 		c.redis = client
 		c.ownRedis = false
+	}
+}
+
+// WithTTL sets how long a cached row lives in Redis (cache_ttl), with ±10%
+// jitter. Default: DefaultTTL (10 minutes).
+func WithTTL(ttl time.Duration) Option {
+	return func(c *config) {
+		if ttl > 0 {
+			c.ttl = ttl
+		}
+	}
+}
+
+// WithTableTTL sets the TTL of one table's rows; table is "name" (any
+// schema) or "schema.name". Default: the connector's TTL.
+func WithTableTTL(table string, ttl time.Duration) Option {
+	return func(c *config) {
+		ts, err := parseTableList(table)
+		if err != nil || len(ts) != 1 || ttl <= 0 {
+			return
+		}
+		if c.tableTTL == nil {
+			c.tableTTL = map[recognize.Table]time.Duration{}
+		}
+		c.tableTTL[ts[0]] = ttl
+	}
+}
+
+// WithTables restricts caching to the named tables (cache_tables), each
+// "name" or "schema.name". Default: every table that qualifies (an ordinary
+// table with a primary key of a supported type, without row-level
+// security).
+func WithTables(tables ...string) Option {
+	return func(c *config) {
+		ts, err := parseTableList(strings.Join(tables, ","))
+		if err == nil {
+			c.tables = ts
+		}
+	}
+}
+
+// WithExclude never caches the named tables (cache_exclude). Default: none.
+func WithExclude(tables ...string) Option {
+	return func(c *config) {
+		ts, err := parseTableList(strings.Join(tables, ","))
+		if err == nil {
+			c.exclude = ts
+		}
+	}
+}
+
+// WithKeyPrefix sets the first component of every Redis key
+// (cache_prefix). Default: DefaultPrefix ("wtc").
+func WithKeyPrefix(prefix string) Option {
+	return func(c *config) {
+		if prefix != "" {
+			c.prefix = prefix
+		}
+	}
+}
+
+// WithRedisTimeout bounds every Redis operation (cache_timeout). Default:
+// DefaultRedisTimeout (500ms).
+func WithRedisTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithFailurePolicy chooses what a write does when Redis cannot be reached
+// (cache_failure). Default: FailClosed.
+func WithFailurePolicy(p FailurePolicy) Option {
+	return func(c *config) { c.failure = p }
+}
+
+// WithSchemaRefresh sets how old the schema knowledge of a table may grow
+// before it is read again from pg_catalog (cache_schema_refresh). DDL sent
+// through wtcache refreshes it at once. Default: DefaultSchemaRefresh (1m).
+func WithSchemaRefresh(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.schemaRefresh = d
+		}
+	}
+}
+
+// WithMaxEntrySize sets the largest row image, in bytes, that is stored in
+// Redis (cache_max_entry); larger rows are always read from PostgreSQL.
+// Default: DefaultMaxEntrySize (64 KiB).
+func WithMaxEntrySize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxEntry = n
+		}
 	}
 }

@@ -4,14 +4,19 @@ import (
 	"database/sql/driver"
 	"io"
 	"reflect"
+
+	"github.com/wtcache/wtcache/internal/rowcodec"
 )
 
 // rows wraps inner rows, forwarding NextResultSet and the five ColumnType
 // methods when the inner rows implement them and otherwise answering as
 // database/sql does for a driver that lacks them.
 type rows struct {
-	inner driver.Rows
+	inner   driver.Rows
+	onClose func() // releases a write's intents once its rows are done
 }
+
+type rowsWrap = rows
 
 var (
 	_ driver.Rows                           = (*rows)(nil)
@@ -25,8 +30,15 @@ var (
 
 func wrapRows(inner driver.Rows) driver.Rows { return &rows{inner: inner} }
 
-func (r *rows) Columns() []string              { return r.inner.Columns() }
-func (r *rows) Close() error                   { return r.inner.Close() }
+func (r *rows) Columns() []string { return r.inner.Columns() }
+func (r *rows) Close() error {
+	err := r.inner.Close()
+	if f := r.onClose; f != nil {
+		r.onClose = nil
+		f()
+	}
+	return err
+}
 func (r *rows) Next(dest []driver.Value) error { return r.inner.Next(dest) }
 
 func (r *rows) HasNextResultSet() bool {
@@ -78,4 +90,52 @@ func (r *rows) ColumnTypePrecisionScale(index int) (precision, scale int64, ok b
 		return t.ColumnTypePrecisionScale(index)
 	}
 	return 0, 0, false
+}
+
+// cachedRows serves rows from cached images, with the column metadata the
+// inner driver reported when the image was read from the database.
+type cachedRows struct {
+	names []string
+	cols  []rowcodec.Column
+	rows  [][]any
+	pos   int
+}
+
+var (
+	_ driver.Rows                           = (*cachedRows)(nil)
+	_ driver.RowsNextResultSet              = (*cachedRows)(nil)
+	_ driver.RowsColumnTypeScanType         = (*cachedRows)(nil)
+	_ driver.RowsColumnTypeDatabaseTypeName = (*cachedRows)(nil)
+	_ driver.RowsColumnTypeLength           = (*cachedRows)(nil)
+	_ driver.RowsColumnTypeNullable         = (*cachedRows)(nil)
+	_ driver.RowsColumnTypePrecisionScale   = (*cachedRows)(nil)
+)
+
+func (r *cachedRows) Columns() []string { return r.names }
+func (r *cachedRows) Close() error      { r.rows, r.pos = nil, 0; return nil }
+
+func (r *cachedRows) Next(dest []driver.Value) error {
+	if r.pos >= len(r.rows) {
+		return io.EOF
+	}
+	for i, v := range r.rows[r.pos] {
+		dest[i] = v
+	}
+	r.pos++
+	return nil
+}
+
+func (r *cachedRows) HasNextResultSet() bool { return false }
+func (r *cachedRows) NextResultSet() error   { return io.EOF }
+
+func (r *cachedRows) ColumnTypeScanType(i int) reflect.Type   { return r.cols[i].ScanType }
+func (r *cachedRows) ColumnTypeDatabaseTypeName(i int) string { return r.cols[i].DatabaseType }
+func (r *cachedRows) ColumnTypeLength(i int) (int64, bool) {
+	return r.cols[i].Length, r.cols[i].HasLength
+}
+func (r *cachedRows) ColumnTypeNullable(i int) (bool, bool) {
+	return r.cols[i].Nullable, r.cols[i].HasNullable
+}
+func (r *cachedRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+	return r.cols[i].Precision, r.cols[i].Scale, r.cols[i].HasDecimal
 }

@@ -12,6 +12,7 @@ type stmt struct {
 	inner driver.Stmt
 	c     *conn
 	query string
+	p     *plan
 }
 
 var (
@@ -22,7 +23,7 @@ var (
 )
 
 func newStmt(inner driver.Stmt, c *conn, query string) *stmt {
-	return &stmt{inner: inner, c: c, query: query}
+	return &stmt{inner: inner, c: c, query: query, p: c.c.plans.get(query)}
 }
 
 func (s *stmt) Close() error  { return s.inner.Close() }
@@ -45,6 +46,22 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 // ExecContext forwards, or falls back to the legacy Exec as database/sql
 // would.
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	var after func()
+	if s.c.guarded(s.p) {
+		var err error
+		if after, err = s.c.beforeWrite(ctx, s.p, args); err != nil {
+			return nil, err
+		}
+	}
+	res, err := s.execInner(ctx, args)
+	if after != nil {
+		after()
+	}
+	s.c.afterStatement(s.p)
+	return res, err
+}
+
+func (s *stmt) execInner(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	if se, ok := s.inner.(driver.StmtExecContext); ok {
 		return se.ExecContext(ctx, args)
 	}
@@ -60,6 +77,10 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 
 // QueryContext forwards, or falls back to the legacy Query.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.c.query(ctx, s.p, args, func() (driver.Rows, error) { return s.queryInner(ctx, args) })
+}
+
+func (s *stmt) queryInner(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	var rows driver.Rows
 	var err error
 	if sq, ok := s.inner.(driver.StmtQueryContext); ok {

@@ -1,9 +1,13 @@
 package wtcache
 
-import "database/sql/driver"
+import (
+	"context"
+	"database/sql/driver"
+)
 
-// tx wraps an inner transaction. It is where the write path learns that a
-// transaction committed or rolled back.
+// tx wraps an inner transaction. Its writes were collected as they ran;
+// Commit places their intents just before committing and releases them
+// after. A rollback mirrors nothing: no intent was placed.
 type tx struct {
 	inner driver.Tx
 	c     *conn
@@ -11,10 +15,34 @@ type tx struct {
 
 var _ driver.Tx = (*tx)(nil)
 
-func newTx(inner driver.Tx, c *conn) *tx { return &tx{inner: inner, c: c} }
+func newTx(inner driver.Tx, c *conn) *tx {
+	t := &tx{inner: inner, c: c}
+	c.tx = t
+	c.pending = nil
+	return t
+}
 
-// Commit commits the inner transaction; its error comes back unchanged.
-func (t *tx) Commit() error { return t.inner.Commit() }
+// Commit places the transaction's intents, commits, and releases them. If
+// the intents cannot be placed under FailClosed, the transaction is rolled
+// back and the error wraps ErrCacheUnavailable: nothing was committed.
+func (t *tx) Commit() error {
+	c := t.c
+	ts := c.pending
+	c.pending, c.tx = nil, nil
+	after, err := c.guard(context.Background(), ts)
+	if err != nil {
+		_ = t.inner.Rollback()
+		return err
+	}
+	err = t.inner.Commit()
+	if after != nil {
+		after()
+	}
+	return err
+}
 
 // Rollback rolls the inner transaction back; its error comes back unchanged.
-func (t *tx) Rollback() error { return t.inner.Rollback() }
+func (t *tx) Rollback() error {
+	t.c.pending, t.c.tx = nil, nil
+	return t.inner.Rollback()
+}

@@ -73,10 +73,11 @@ end
 
 // readScript looks rows up. ARGV: lease token, lease ms, fresh generation.
 // Returns {gen, r1, x1, r2, x2, ...}: per row one of
-//   'H', image         a hit
-//   'M', ''            a miss; the caller holds the lease (token ARGV[1])
-//   'O', owner token   a miss; another reader holds the lease
-//   'L', ''            a miss during a write: read the database, do not fill
+//
+//	'H', image         a hit
+//	'M', ''            a miss; the caller holds the lease (token ARGV[1])
+//	'O', owner token   a miss; another reader holds the lease
+//	'L', ''            a miss during a write: read the database, do not fill
 var readScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
 local out = {gen}
@@ -149,7 +150,7 @@ return gen
 // releaseScript runs after the transaction ended (committed, rolled back,
 // or unknown). ARGV: writer token, generation returned by the intent, fresh
 // generation, ttl ms, table-wide (1/0), bump (1/0), then one image per row
-// key ('' = store nothing).
+// key (” = store nothing).
 //
 // Table-wide: removes the table intent and, with bump, moves the generation.
 // Rows: removes the row intent; stores the image only when no other intent

@@ -1,0 +1,356 @@
+// Package recognize classifies SQL text sent to PostgreSQL, cheaply and
+// conservatively, for the cache in front of it.
+//
+// [Classify] splits a text into statements the way the server does and tells,
+// for each one, whether it reads, writes, changes the schema, controls the
+// transaction or the session, and which tables it writes. For the one shape
+// the cache can serve, a SELECT of plain columns from one table filtered by
+// ANDed equalities, it also returns a [Lookup] that describes the query.
+//
+// # Conservative by construction
+//
+// A wrong "this is a primary-key lookup" would serve wrong data, so every
+// doubt ends in no Lookup, and every statement whose effect cannot be told
+// is [KindUnknown] with AllTables set. The recognizer does not know the
+// schema: the caller checks a Lookup against the table's real primary key and
+// columns (an unqualified name may also be a whole-row reference when the
+// table has no such column; a literal must convert exactly to the column's
+// type, e.g. '5' or 5 for an integer key, and a literal that does not, such
+// as 1.5 or ' 5', must not be turned into a key by the caller).
+//
+// # Assumptions and known gaps
+//
+//   - standard_conforming_strings is on (the default since PostgreSQL 9.1,
+//     and required by pgx's simple protocol). A backslash in a plain '...'
+//     string makes a Lookup impossible, but statement splitting follows the
+//     standard rules.
+//   - A SELECT is KindRead even when it calls a function: functions, triggers
+//     and rules that write other tables, sequences (nextval) and
+//     set_config('search_path', ...) are invisible here.
+//   - Writes to a partitioned or inherited parent are attributed to the
+//     parent only; ON DELETE/UPDATE CASCADE is the caller's business.
+//   - SET, RESET and DISCARD are KindSession; the caller must notice those that
+//     change name resolution or privileges (search_path, ROLE, SESSION
+//     AUTHORIZATION, DISCARD TEMP/ALL).
+package recognize
+
+import "sync"
+
+// Kind is what a statement may do.
+type Kind uint8
+
+const (
+	// KindUnknown is a statement whose effect cannot be told: DO, CALL,
+	// EXECUTE, LOCK, LOAD, unparseable text, anything not recognized. The
+	// caller treats it as possibly writing any table (AllTables is set).
+	KindUnknown Kind = iota
+	// KindRead cannot modify data: SELECT, VALUES, TABLE, SHOW, EXPLAIN
+	// without ANALYZE, DECLARE, FETCH, MOVE, CLOSE, COPY ... TO; without a
+	// data-modifying WITH and without SELECT ... INTO. A locking read
+	// (FOR UPDATE/SHARE) is KindRead with Locking set, and never a Lookup.
+	KindRead
+	// KindWrite is INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY ... FROM, a
+	// statement with a data-modifying WITH, and EXPLAIN ANALYZE of these.
+	KindWrite
+	// KindDDL changes the schema or the privileges: CREATE, ALTER, DROP,
+	// COMMENT, GRANT, REVOKE, SECURITY LABEL, REFRESH MATERIALIZED VIEW,
+	// IMPORT FOREIGN SCHEMA, REASSIGN OWNED, SELECT ... INTO (which creates a
+	// table), and the maintenance commands REINDEX, CLUSTER, VACUUM, ANALYZE
+	// and CHECKPOINT.
+	KindDDL
+	// KindTx controls the transaction: BEGIN, START TRANSACTION, COMMIT, END,
+	// ROLLBACK, ABORT, SAVEPOINT, RELEASE, ROLLBACK TO, PREPARE TRANSACTION,
+	// COMMIT PREPARED, ROLLBACK PREPARED. Statement.Tx says which.
+	KindTx
+	// KindSession changes session state only: SET, RESET, DISCARD, LISTEN,
+	// NOTIFY, UNLISTEN, DEALLOCATE, PREPARE name AS ....
+	KindSession
+)
+
+// String returns the Kind's name, e.g. "Read".
+func (k Kind) String() string {
+	switch k {
+	case KindUnknown:
+		return "Unknown"
+	case KindRead:
+		return "Read"
+	case KindWrite:
+		return "Write"
+	case KindDDL:
+		return "DDL"
+	case KindTx:
+		return "Tx"
+	case KindSession:
+		return "Session"
+	}
+	return "Kind(?)"
+}
+
+// TxOp is the transaction-control operation of a KindTx statement.
+type TxOp uint8
+
+const (
+	// TxNone is the zero value, for statements that are not KindTx.
+	TxNone TxOp = iota
+	// TxBegin is BEGIN or START TRANSACTION.
+	TxBegin
+	// TxCommit is COMMIT or END (without AND CHAIN).
+	TxCommit
+	// TxRollback is ROLLBACK or ABORT (without TO, without AND CHAIN).
+	TxRollback
+	// TxSavepoint is SAVEPOINT name.
+	TxSavepoint
+	// TxRelease is RELEASE [SAVEPOINT] name.
+	TxRelease
+	// TxRollbackTo is ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] name.
+	TxRollbackTo
+	// TxOther is every other transaction-control statement: PREPARE
+	// TRANSACTION, COMMIT PREPARED (which also sets AllTables: it makes
+	// writes visible that this text does not show), ROLLBACK PREPARED, and
+	// COMMIT/ROLLBACK AND CHAIN (which end the transaction and start another).
+	// A caller that tracks transactions treats it as ending the transaction
+	// with an outcome it must not rely on.
+	TxOther
+)
+
+// String returns the TxOp's name, e.g. "Commit".
+func (o TxOp) String() string {
+	switch o {
+	case TxNone:
+		return "None"
+	case TxBegin:
+		return "Begin"
+	case TxCommit:
+		return "Commit"
+	case TxRollback:
+		return "Rollback"
+	case TxSavepoint:
+		return "Savepoint"
+	case TxRelease:
+		return "Release"
+	case TxRollbackTo:
+		return "RollbackTo"
+	case TxOther:
+		return "Other"
+	}
+	return "TxOp(?)"
+}
+
+// Table is a table name as PostgreSQL folds it: unquoted identifiers
+// lower-cased (ASCII letters only, as the server does for UTF-8), quoted ones
+// kept exactly with "" unescaped to ", both truncated to 63 bytes like the
+// server's NAMEDATALEN. Schema is "" when the name was not qualified; a
+// three-part name catalog.schema.name keeps schema and name.
+type Table struct{ Schema, Name string }
+
+// Statement is the classification of one statement.
+type Statement struct {
+	// Kind is what the statement may do.
+	Kind Kind
+	// Tables are the tables written (KindWrite: the targets of INSERT,
+	// UPDATE, DELETE, MERGE, TRUNCATE, COPY FROM, including those inside
+	// WITH) or created, altered or dropped (KindDDL, when the statement names
+	// them). In text order, without duplicates.
+	Tables []Table
+	// AllTables is true when the statement may write or alter tables it does
+	// not name: always for KindUnknown; for DDL that cannot be attributed
+	// (DROP SCHEMA, ALTER TYPE, CREATE FUNCTION, ...); for TRUNCATE ...
+	// CASCADE; for COMMIT PREPARED; and whenever a write's target could not
+	// be read.
+	AllTables bool
+	// Tx is the operation of a KindTx statement, TxNone otherwise.
+	Tx TxOp
+	// SavepointName is the folded savepoint name of TxSavepoint, TxRelease
+	// and TxRollbackTo.
+	SavepointName string
+	// Locking is true when FOR UPDATE, FOR NO KEY UPDATE, FOR SHARE or FOR
+	// KEY SHARE appears.
+	Locking bool
+	// Lookup is non-nil only for a single-statement SELECT that may be a
+	// primary-key lookup; see [Lookup].
+	Lookup *Lookup
+	// Write describes a simple single-table INSERT, UPDATE or DELETE (one
+	// that does not start with WITH); nil otherwise.
+	Write *Write
+}
+
+// Write describes a single-table INSERT, UPDATE or DELETE.
+type Write struct {
+	// Op is "INSERT", "UPDATE" or "DELETE".
+	Op string
+	// Table is the target table.
+	Table Table
+	// Alias is the target's folded alias, "" if none.
+	Alias string
+	// Returning is true when the statement already has a RETURNING clause.
+	Returning bool
+	// OnConflict is true for INSERT ... ON CONFLICT.
+	OnConflict bool
+	// Preds are the predicates of an UPDATE or DELETE whose WHERE clause is
+	// only ANDed equalities (the grammar of [Lookup].Preds), without FROM or
+	// USING; nil otherwise.
+	Preds []Pred
+	// SetCols are the folded columns an UPDATE assigns, in text order
+	// (SET (a, b) = ... gives both; SET a.f = ... and SET a[1] = ... give a).
+	SetCols []string
+}
+
+// Classification is the result of [Classify].
+type Classification struct {
+	// Statements has one entry per statement of the text; empty statements
+	// (";;") are skipped.
+	Statements []Statement
+}
+
+// Lookup describes a query of the form
+//
+//	SELECT <columns> FROM [schema.]table [[AS] alias] WHERE <preds>
+//	  [ORDER BY <columns>] [LIMIT n] [OFFSET n]
+//
+// where the columns are * or plain column references and the predicates are
+// ANDed equalities, IN lists, = ANY($n) and IS NULL on plain columns against
+// parameters, numbers and plain string constants.
+type Lookup struct {
+	// Table is the table read.
+	Table Table
+	// Alias is the folded alias, "" if none.
+	Alias string
+	// Star is true for SELECT * and SELECT t.* (and only those).
+	Star bool
+	// Columns are the output columns when !Star.
+	Columns []OutCol
+	// Preds are the ANDed predicates of the WHERE clause, in text order.
+	Preds []Pred
+	// OrderBy are the ORDER BY columns, resolved to the table's columns (an
+	// unqualified ORDER BY name refers to an output column first, as in
+	// PostgreSQL); nil when there is no ORDER BY.
+	OrderBy []OrderCol
+	// Limit is the LIMIT or FETCH FIRST count (FETCH FIRST ROW ONLY gives the
+	// literal 1); nil when absent. A literal is a non-negative integer.
+	Limit *Value
+	// Offset is the OFFSET count; nil when absent. A literal is a
+	// non-negative integer.
+	Offset *Value
+}
+
+// OutCol is one output column of a Lookup.
+type OutCol struct {
+	// Column is the folded table column.
+	Column string
+	// As is the folded output name: the alias, or the column name when there
+	// is none.
+	As string
+}
+
+// OrderCol is one ORDER BY column of a Lookup.
+type OrderCol struct {
+	// Column is the folded table column.
+	Column string
+	// Desc is true for DESC.
+	Desc bool
+}
+
+// PredKind is the form of a predicate.
+type PredKind uint8
+
+const (
+	// PredEq is col = value (or value = col).
+	PredEq PredKind = iota
+	// PredIn is col IN (value, ...).
+	PredIn
+	// PredAny is col = ANY($n).
+	PredAny
+	// PredIsNull is col IS NULL.
+	PredIsNull
+)
+
+// String returns the PredKind's name, e.g. "Eq".
+func (k PredKind) String() string {
+	switch k {
+	case PredEq:
+		return "Eq"
+	case PredIn:
+		return "In"
+	case PredAny:
+		return "Any"
+	case PredIsNull:
+		return "IsNull"
+	}
+	return "PredKind(?)"
+}
+
+// Pred is one predicate of a WHERE clause.
+type Pred struct {
+	// Column is the folded column, its qualifier (which must be the alias,
+	// or the table name or schema.table when there is no alias) stripped.
+	Column string
+	// Kind is the predicate's form.
+	Kind PredKind
+	// Value is the compared value of PredEq, and the array parameter of
+	// PredAny (Value.Param).
+	Value Value
+	// List are the values of PredIn, at least one.
+	List []Value
+}
+
+// Value is a parameter or a constant.
+type Value struct {
+	// Param is the 1-based parameter number of $n, 0 for a literal.
+	Param int
+	// Literal is the constant's text: a string constant's unescaped content,
+	// or a number's text including a leading '-'.
+	Literal string
+	// String is true for a string constant ('...' or E'...').
+	String bool
+}
+
+// Classify classifies every statement of sql. It never fails: text it cannot
+// read is one KindUnknown statement with AllTables set.
+func Classify(sql string) Classification {
+	buf := bufPool.Get().(*buffers)
+	defer buf.release()
+	toks, ok := lex(sql, buf.toks[:0])
+	buf.toks = toks
+	if !ok {
+		return unknownText()
+	}
+	spans, ok := split(sql, toks, buf.spans[:0])
+	buf.spans = spans
+	if !ok {
+		return unknownText()
+	}
+	if len(spans) == 0 {
+		return Classification{}
+	}
+	stmts := make([]Statement, len(spans))
+	for i, sp := range spans {
+		classifyStatement(&stmts[i], sql, toks[sp.from:sp.to], len(spans) == 1)
+	}
+	return Classification{Statements: stmts}
+}
+
+// buffers are the scratch slices of one Classify call, reused through
+// bufPool.
+type buffers struct {
+	toks  []token
+	spans []span
+}
+
+// maxPooledTokens bounds the token buffers kept for reuse, so that one huge
+// text does not pin its buffer.
+const maxPooledTokens = 4096
+
+var bufPool = sync.Pool{New: func() any {
+	return &buffers{toks: make([]token, 0, 128), spans: make([]span, 0, 8)}
+}}
+
+func (b *buffers) release() {
+	if cap(b.toks) > maxPooledTokens || cap(b.spans) > maxPooledTokens {
+		return
+	}
+	bufPool.Put(b)
+}
+
+func unknownText() Classification {
+	return Classification{Statements: []Statement{{Kind: KindUnknown, AllTables: true}}}
+}

@@ -1,0 +1,259 @@
+package wtcache
+
+import (
+	"database/sql/driver"
+	"encoding/hex"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/wtcache/wtcache/internal/recognize"
+)
+
+// Keys. Every row has one Redis key:
+//
+//	{<prefix>:<database>/<role>:<schema>.<table>}:r:<pk1>:<pk2>...
+//
+// and every table one meta key {...}:t holding its generation and
+// table-wide intents. The part in braces is a Redis Cluster hash tag: all
+// keys of one table live in one slot, so that each protocol script, which
+// reads the table's meta key with its rows, runs on one node. Components
+// are escaped so that the encoding is unambiguous: ':', '{', '}', '%' and
+// bytes outside printable ASCII become %XX.
+//
+// Primary-key values are normalised by the column's type before they are
+// encoded: the same row asked for with int64(5), int32(5) or "5" has one
+// key, and so has a UUID in any of its text forms or as 16 bytes.
+
+// keyKind is how a primary-key column's values are normalised.
+type keyKind uint8
+
+const (
+	keyUnsupported keyKind = iota
+	keyInt                 // smallint, integer, bigint (and domains over them)
+	keyText                // text, varchar with a deterministic collation
+	keyUUID
+)
+
+// keyKindOf maps a base type OID to how its values are keyed.
+func keyKindOf(baseOID uint32, deterministic bool) keyKind {
+	switch baseOID {
+	case 20, 21, 23: // int8, int2, int4
+		return keyInt
+	case 25, 1043: // text, varchar
+		if deterministic {
+			return keyText
+		}
+	case 2950: // uuid
+		return keyUUID
+	}
+	return keyUnsupported
+}
+
+func escapeKeyPart(b *strings.Builder, s string) {
+	const hexdig = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == ':' || c == '{' || c == '}' || c == '%' {
+			b.WriteByte('%')
+			b.WriteByte(hexdig[c>>4])
+			b.WriteByte(hexdig[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+}
+
+// tableTag returns the hash-tagged prefix shared by a table's keys.
+func tableTag(prefix, database, role string, t recognize.Table) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	escapeKeyPart(&b, prefix)
+	b.WriteByte(':')
+	escapeKeyPart(&b, database)
+	b.WriteByte('/')
+	escapeKeyPart(&b, role)
+	b.WriteByte(':')
+	escapeKeyPart(&b, t.Schema)
+	b.WriteByte('.')
+	escapeKeyPart(&b, t.Name)
+	b.WriteByte('}')
+	return b.String()
+}
+
+func metaKey(tag string) string { return tag + ":t" }
+
+// rowKey builds a row key from normalised key parts.
+func rowKey(tag string, parts []string) string {
+	var b strings.Builder
+	b.Grow(len(tag) + 3 + 24*len(parts))
+	b.WriteString(tag)
+	b.WriteString(":r")
+	for _, p := range parts {
+		b.WriteByte(':')
+		escapeKeyPart(&b, p)
+	}
+	return b.String()
+}
+
+// normalizeKey turns an argument or literal into the canonical text of a
+// key column value. ok is false when the value is not one the column
+// would compare equal in exactly one way; the statement then passes
+// through to the database, which gives its own answer.
+func normalizeKey(col *columnInfo, v any) (string, bool) {
+	v = basicValue(v)
+	switch col.keyKind {
+	case keyInt:
+		s, ok := normalizeInt(v)
+		if !ok || !inIntRange(s, col.intBits) {
+			// Out of the column's range: PostgreSQL would raise an error
+			// for a parameter; let it.
+			return "", false
+		}
+		return s, true
+	case keyText:
+		switch x := v.(type) {
+		case string:
+			if !utf8.ValidString(x) || strings.IndexByte(x, 0) >= 0 {
+				return "", false
+			}
+			return x, true
+		}
+	case keyUUID:
+		return normalizeUUID(v)
+	}
+	return "", false
+}
+
+func inIntRange(s string, bits int) bool {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return false
+	}
+	switch bits {
+	case 16:
+		return n >= math.MinInt16 && n <= math.MaxInt16
+	case 32:
+		return n >= math.MinInt32 && n <= math.MaxInt32
+	}
+	return true
+}
+
+func normalizeInt(v any) (string, bool) {
+	switch x := v.(type) {
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case int:
+		return strconv.FormatInt(int64(x), 10), true
+	case int32:
+		return strconv.FormatInt(int64(x), 10), true
+	case int16:
+		return strconv.FormatInt(int64(x), 10), true
+	case int8:
+		return strconv.FormatInt(int64(x), 10), true
+	case uint8:
+		return strconv.FormatUint(uint64(x), 10), true
+	case uint16:
+		return strconv.FormatUint(uint64(x), 10), true
+	case uint32:
+		return strconv.FormatUint(uint64(x), 10), true
+	case uint64:
+		if x > math.MaxInt64 {
+			return "", false
+		}
+		return strconv.FormatUint(x, 10), true
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return "", false
+		}
+		return strconv.FormatUint(uint64(x), 10), true
+	case string:
+		// PostgreSQL's integer input accepts surrounding blanks and a
+		// sign; accept only the plain form and let anything else pass
+		// through.
+		n, err := strconv.ParseInt(x, 10, 64)
+		if err != nil || (len(x) > 1 && x[0] == '0') || x == "-0" || strings.HasPrefix(x, "+") {
+			return "", false
+		}
+		return strconv.FormatInt(n, 10), true
+	}
+	return "", false
+}
+
+func normalizeUUID(v any) (string, bool) {
+	var raw [16]byte
+	switch x := v.(type) {
+	case [16]byte:
+		raw = x
+	case []byte:
+		if len(x) != 16 {
+			return "", false
+		}
+		copy(raw[:], x)
+	case string:
+		s := x
+		if len(s) == 38 && s[0] == '{' && s[37] == '}' {
+			s = s[1:37]
+		}
+		switch len(s) {
+		case 36:
+			if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+				return "", false
+			}
+			s = s[:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+		case 32:
+		default:
+			return "", false
+		}
+		if _, err := hex.Decode(raw[:], []byte(s)); err != nil {
+			return "", false
+		}
+	default:
+		return "", false
+	}
+	var out [36]byte
+	hex.Encode(out[0:8], raw[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], raw[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], raw[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], raw[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], raw[10:])
+	return string(out[:]), true
+}
+
+// basicValue reduces an argument to a basic Go value: a driver.Valuer to
+// its Value, a named type (type AccountID int64) to its underlying kind.
+func basicValue(v any) any {
+	switch v.(type) {
+	case nil, int64, int, int32, int16, int8, uint64, uint32, uint16, uint8, uint, string, []byte, [16]byte:
+		return v
+	}
+	if vr, ok := v.(driver.Valuer); ok {
+		vv, err := vr.Value()
+		if err != nil {
+			return nil
+		}
+		return vv
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return rv.Uint()
+	case reflect.String:
+		return rv.String()
+	case reflect.Array:
+		if rv.Len() == 16 && rv.Type().Elem().Kind() == reflect.Uint8 {
+			var b [16]byte
+			reflect.Copy(reflect.ValueOf(b[:]), rv)
+			return b
+		}
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package wtcache
+
+import (
+	"sync"
+
+	"github.com/wtcache/wtcache/internal/recognize"
+)
+
+// plan is what wtcache decides once per statement text: its classification
+// and, for a lookup, its binding to each table it was resolved to.
+type plan struct {
+	class  recognize.Classification
+	lookup *recognize.Lookup // the single statement's lookup, if any
+
+	// passive: every statement is a read, a SHOW, or a transaction or
+	// session statement; nothing to invalidate.
+	passive bool
+	// session: some statement may change session state (SET, RESET,
+	// DISCARD, DDL, unknown): forget the session's name resolution.
+	session bool
+	ddl     bool
+	txOp    recognize.TxOp // the single statement's transaction op, if KindTx
+	commits bool           // some statement is COMMIT (or END)
+
+	mu    sync.Mutex
+	bound map[uint32]*boundLookup // by table OID
+}
+
+func newPlan(query string) *plan {
+	p := &plan{class: recognize.Classify(query)}
+	p.passive = true
+	for i := range p.class.Statements {
+		s := &p.class.Statements[i]
+		switch s.Kind {
+		case recognize.KindRead:
+		case recognize.KindTx:
+			if len(p.class.Statements) == 1 {
+				p.txOp = s.Tx
+			}
+			if s.Tx == recognize.TxCommit {
+				p.commits = true
+			}
+		case recognize.KindSession:
+			p.session = true
+		case recognize.KindDDL:
+			p.ddl, p.session, p.passive = true, true, false
+		default:
+			if s.Kind == recognize.KindUnknown {
+				p.session = true
+			}
+			p.passive = false
+		}
+	}
+	if len(p.class.Statements) == 1 && p.class.Statements[0].Kind == recognize.KindRead {
+		p.lookup = p.class.Statements[0].Lookup
+	}
+	return p
+}
+
+// planCache is a bounded map from statement text to plan. Applications that
+// inline literals (bun) send a new text for every key; when the map is full
+// a quarter of it is dropped, so memory stays bounded.
+type planCache struct {
+	mu    sync.RWMutex
+	max   int
+	plans map[string]*plan
+}
+
+func (pc *planCache) get(query string) *plan {
+	pc.mu.RLock()
+	p := pc.plans[query]
+	pc.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	p = newPlan(query)
+	pc.mu.Lock()
+	if pc.plans == nil {
+		pc.plans = make(map[string]*plan)
+	}
+	if len(pc.plans) >= pc.max {
+		drop := pc.max/4 + 1
+		for k := range pc.plans { // map order is random
+			delete(pc.plans, k)
+			if drop--; drop == 0 {
+				break
+			}
+		}
+	}
+	pc.plans[query] = p
+	pc.mu.Unlock()
+	return p
+}
+
+func (pc *planCache) len() int {
+	pc.mu.RLock()
+	defer pc.mu.RUnlock()
+	return len(pc.plans)
+}
+
+// guarded reports whether a statement needs the write path on c: it may
+// write, or it commits a transaction that wrote.
+func (c *conn) guarded(p *plan) bool {
+	return !p.passive || (p.commits && c.pending != nil)
+}

@@ -1,0 +1,191 @@
+package wtcache
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wtcache/wtcache/internal/recognize"
+)
+
+// Policy: what is cached and for how long, and what happens when Redis
+// cannot be reached.
+
+// FailurePolicy chooses what a write to a cached table does when Redis
+// cannot be reached to place its intents.
+type FailurePolicy uint8
+
+const (
+	// FailClosed refuses the write before it touches the database, with an
+	// error wrapping ErrCacheUnavailable: Redis is a mandatory gateway and
+	// no reader anywhere can see a stale row. The default.
+	FailClosed FailurePolicy = iota
+	// FallBack lets the write go to the database. This handle then stops
+	// serving the tables it could not invalidate until it has invalidated
+	// them (automatically, once Redis answers again); other handles may
+	// serve the old rows until their TTL expires.
+	FallBack
+)
+
+func (p FailurePolicy) String() string {
+	if p == FallBack {
+		return "fallback"
+	}
+	return "fail"
+}
+
+// ErrCacheUnavailable is wrapped by the error of a write refused under
+// FailClosed because Redis could not be reached. The write did not run.
+var ErrCacheUnavailable = errors.New("wtcache: cache unavailable, write refused before it reached the database")
+
+// Defaults.
+const (
+	DefaultTTL            = 10 * time.Minute
+	DefaultPrefix         = "wtc"
+	DefaultRedisTimeout   = 500 * time.Millisecond
+	DefaultSchemaRefresh  = time.Minute
+	DefaultMaxEntrySize   = 64 << 10
+	DefaultIntentLifetime = 30 * time.Second
+	defaultLease          = 5 * time.Second
+	defaultPlanCache      = 4096
+)
+
+func defaultConfig() config {
+	return config{
+		ttl:            DefaultTTL,
+		prefix:         DefaultPrefix,
+		timeout:        DefaultRedisTimeout,
+		schemaRefresh:  DefaultSchemaRefresh,
+		maxEntry:       DefaultMaxEntrySize,
+		intentLifetime: DefaultIntentLifetime,
+		lease:          defaultLease,
+		planCache:      defaultPlanCache,
+	}
+}
+
+// tableSelected reports whether the configuration allows caching t.
+func (c *config) tableSelected(t recognize.Table) bool {
+	match := func(list []recognize.Table) bool {
+		for _, x := range list {
+			if x.Name == t.Name && (x.Schema == "" || x.Schema == t.Schema) {
+				return true
+			}
+		}
+		return false
+	}
+	if match(c.exclude) {
+		return false
+	}
+	return len(c.tables) == 0 || match(c.tables)
+}
+
+// ttlFor returns the TTL of an entry of t, with ±10% jitter so that entries
+// filled together do not expire together.
+func (c *config) ttlFor(t recognize.Table) time.Duration {
+	ttl := c.ttl
+	for k, v := range c.tableTTL {
+		if k.Name == t.Name && (k.Schema == "" || k.Schema == t.Schema) {
+			ttl = v
+		}
+	}
+	jitter := time.Duration(rand.Int64N(int64(ttl)/5+1)) - ttl/10
+	return ttl + jitter
+}
+
+// parseTableList parses "a, s.b, \"Mixed\".c" into folded names.
+func parseTableList(v string) ([]recognize.Table, error) {
+	var out []recognize.Table
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		schema, name, qualified := strings.Cut(part, ".")
+		if !qualified {
+			schema, name = "", part
+		}
+		t := recognize.Table{Schema: foldIdent(schema), Name: foldIdent(name)}
+		if t.Name == "" {
+			return nil, fmt.Errorf("empty table name in %q", part)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// foldIdent folds an identifier as PostgreSQL does: quoted kept, unquoted
+// lower-cased.
+func foldIdent(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return strings.ReplaceAll(s[1:len(s)-1], `""`, `"`)
+	}
+	return strings.ToLower(s)
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a Go duration (e.g. 5m, 1h30m, 500ms)", v)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be positive", v)
+	}
+	return d, nil
+}
+
+func init() {
+	params["cache_ttl"] = func(c *config, v string) (err error) {
+		c.ttl, err = parseDuration(v)
+		return err
+	}
+	params["cache_timeout"] = func(c *config, v string) (err error) {
+		c.timeout, err = parseDuration(v)
+		return err
+	}
+	params["cache_schema_refresh"] = func(c *config, v string) (err error) {
+		c.schemaRefresh, err = parseDuration(v)
+		return err
+	}
+	params["cache_intent_lifetime"] = func(c *config, v string) (err error) {
+		c.intentLifetime, err = parseDuration(v)
+		return err
+	}
+	params["cache_tables"] = func(c *config, v string) (err error) {
+		c.tables, err = parseTableList(v)
+		return err
+	}
+	params["cache_exclude"] = func(c *config, v string) (err error) {
+		c.exclude, err = parseTableList(v)
+		return err
+	}
+	params["cache_prefix"] = func(c *config, v string) error {
+		if v == "" {
+			return errors.New("empty")
+		}
+		c.prefix = v
+		return nil
+	}
+	params["cache_max_entry"] = func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive number of bytes", v)
+		}
+		c.maxEntry = n
+		return nil
+	}
+	params["cache_failure"] = func(c *config, v string) error {
+		switch v {
+		case "fail":
+			c.failure = FailClosed
+		case "fallback":
+			c.failure = FallBack
+		default:
+			return fmt.Errorf("%q is neither fail nor fallback", v)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,674 @@
+package wtcache
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/wtcache/wtcache/internal/proto"
+	"github.com/wtcache/wtcache/internal/recognize"
+	"github.com/wtcache/wtcache/internal/rowcodec"
+)
+
+// The read path: a statement that is exactly a primary-key lookup on a
+// cached table, outside a transaction, is answered from Redis; misses are
+// read from PostgreSQL in one statement and filled under a lease after the
+// rows are handed to the caller.
+
+// boundLookup is a lookup checked against one table's real primary key and
+// columns.
+type boundLookup struct {
+	ti       *tableInfo
+	eq       []int // per primary-key position: index of its Eq predicate, -1 for the multi one
+	multi    int   // primary-key position fed by IN/ANY, -1 if none
+	nullCols []int // columns that must be NULL
+	proj     []int // column indexes returned, in order
+	names    []string
+	order    int // 0 none, 1 ascending, -1 descending on the multi column
+	maxParam int
+}
+
+// bind checks l against ti. It returns nil when the lookup cannot be
+// served exactly from a cached row.
+func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
+	b := &boundLookup{ti: ti, multi: -1, eq: make([]int, len(ti.pk))}
+	for i := range b.eq {
+		b.eq[i] = -2
+	}
+	pkPos := func(col int) int { return slices.Index(ti.pk, col) }
+	note := func(v recognize.Value) {
+		b.maxParam = max(b.maxParam, v.Param)
+	}
+	for i, p := range l.Preds {
+		col, ok := ti.colIdx[p.Column]
+		if !ok {
+			return nil
+		}
+		pos := pkPos(col)
+		switch p.Kind {
+		case recognize.PredIsNull:
+			if pos >= 0 {
+				return nil
+			}
+			b.nullCols = append(b.nullCols, col)
+		case recognize.PredEq:
+			if pos < 0 || b.eq[pos] != -2 {
+				return nil
+			}
+			b.eq[pos] = i
+			note(p.Value)
+		case recognize.PredIn, recognize.PredAny:
+			if pos < 0 || b.eq[pos] != -2 || b.multi >= 0 {
+				return nil
+			}
+			b.eq[pos], b.multi = -1, pos
+			note(p.Value)
+			for _, v := range p.List {
+				note(v)
+			}
+		default:
+			return nil
+		}
+	}
+	for _, e := range b.eq {
+		if e == -2 {
+			return nil // a key column without a predicate
+		}
+	}
+	if l.Star {
+		for i, c := range ti.cols {
+			b.proj = append(b.proj, i)
+			b.names = append(b.names, c.name)
+		}
+	} else {
+		for _, oc := range l.Columns {
+			col, ok := ti.colIdx[oc.Column]
+			if !ok {
+				return nil
+			}
+			b.proj = append(b.proj, col)
+			b.names = append(b.names, oc.As)
+		}
+	}
+	for _, o := range l.OrderBy {
+		col, ok := ti.colIdx[o.Column]
+		if !ok {
+			return nil
+		}
+		pos := pkPos(col)
+		switch {
+		case pos >= 0 && pos != b.multi:
+			// constant within the result: no effect
+		case pos >= 0 && pos == b.multi && b.order == 0:
+			if ti.cols[col].keyKind == keyText {
+				return nil // collation order: leave it to PostgreSQL
+			}
+			b.order = 1
+			if o.Desc {
+				b.order = -1
+			}
+		default:
+			return nil
+		}
+	}
+	for _, v := range []*recognize.Value{l.Limit, l.Offset} {
+		if v != nil {
+			note(*v)
+		}
+	}
+	return b
+}
+
+// bindFor returns the plan's binding to ti, computing it once per table
+// version.
+func (p *plan) bindFor(ti *tableInfo) *boundLookup {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b, ok := p.bound[ti.oid]; ok && (b == nil || b.ti == ti) {
+		if b != nil || p.bound[ti.oid] == nil {
+			return b
+		}
+	}
+	if p.bound == nil {
+		p.bound = make(map[uint32]*boundLookup)
+	}
+	b := bind(p.lookup, ti)
+	p.bound[ti.oid] = b
+	return b
+}
+
+// valueOf resolves a recognised value to a Go value.
+func valueOf(v recognize.Value, args []driver.NamedValue) (any, bool) {
+	if v.Param > 0 {
+		if v.Param > len(args) {
+			return nil, false
+		}
+		return args[v.Param-1].Value, true
+	}
+	return v.Literal, true
+}
+
+func keyPart(col *columnInfo, v recognize.Value, args []driver.NamedValue) (string, bool) {
+	x, ok := valueOf(v, args)
+	if !ok {
+		return "", false
+	}
+	if v.Param == 0 && !v.String && col.keyKind != keyInt {
+		return "", false // a number compared with text or uuid: an error in PostgreSQL
+	}
+	return normalizeKey(col, x)
+}
+
+// keys computes the distinct keys a lookup asks for, in argument order.
+func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]string, bool) {
+	if len(args) != b.maxParam {
+		return nil, false // extra pgx arguments (QueryExecMode, NamedArgs...) or missing ones
+	}
+	for _, a := range args {
+		if a.Name != "" {
+			return nil, false
+		}
+	}
+	base := make([]string, len(b.ti.pk))
+	for pos, pi := range b.eq {
+		if pi < 0 {
+			continue
+		}
+		s, ok := keyPart(&b.ti.cols[b.ti.pk[pos]], l.Preds[pi].Value, args)
+		if !ok {
+			return nil, false
+		}
+		base[pos] = s
+	}
+	if b.multi < 0 {
+		return [][]string{base}, true
+	}
+	var pred *recognize.Pred
+	for i := range l.Preds {
+		if l.Preds[i].Kind == recognize.PredIn || l.Preds[i].Kind == recognize.PredAny {
+			pred = &l.Preds[i]
+		}
+	}
+	col := &b.ti.cols[b.ti.pk[b.multi]]
+	var parts []string
+	if pred.Kind == recognize.PredIn {
+		for _, v := range pred.List {
+			s, ok := keyPart(col, v, args)
+			if !ok {
+				return nil, false
+			}
+			parts = append(parts, s)
+		}
+	} else {
+		x, ok := valueOf(pred.Value, args)
+		if !ok || pred.Value.Param == 0 {
+			return nil, false
+		}
+		elems, ok := sliceElems(x)
+		if !ok {
+			return nil, false
+		}
+		for _, e := range elems {
+			if e == nil {
+				continue // NULL matches nothing
+			}
+			s, ok := normalizeKey(col, e)
+			if !ok {
+				return nil, false
+			}
+			parts = append(parts, s)
+		}
+	}
+	seen := make(map[string]bool, len(parts))
+	var out [][]string
+	for _, s := range parts {
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		k := slices.Clone(base)
+		k[b.multi] = s
+		out = append(out, k)
+	}
+	return out, true
+}
+
+// sliceElems returns the elements of a Go slice argument of basic values.
+func sliceElems(x any) ([]any, bool) {
+	rv := reflect.ValueOf(x)
+	if rv.Kind() != reflect.Slice || rv.Type().Elem().Kind() == reflect.Uint8 {
+		return nil, false
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		e := rv.Index(i)
+		if e.Kind() == reflect.Pointer || e.Kind() == reflect.Interface {
+			if e.IsNil() {
+				continue
+			}
+			e = e.Elem()
+		}
+		out[i] = e.Interface()
+	}
+	return out, true
+}
+
+func intArg(v *recognize.Value, args []driver.NamedValue) (int64, bool) {
+	if v == nil {
+		return -1, true
+	}
+	x, ok := valueOf(*v, args)
+	if !ok {
+		return 0, false
+	}
+	s, ok := normalizeInt(basicValue(x))
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// lookup serves a lookup. handled is false when it must pass through.
+func (c *conn) lookup(ctx context.Context, p *plan, args []driver.NamedValue) (rows driver.Rows, handled bool, err error) {
+	rows, handled, err = c.lookup1(ctx, p, args)
+	if !handled {
+		c.c.bypasses.Add(1)
+	}
+	return rows, handled, err
+}
+
+func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue) (rows driver.Rows, handled bool, err error) {
+	cn := c.c
+	ti, err := c.table(ctx, p.lookup.Table)
+	if err != nil || ti == nil || !ti.cacheable || cn.dirty(ti.oid) {
+		return nil, false, nil
+	}
+	b := p.bindFor(ti)
+	if b == nil {
+		return nil, false, nil
+	}
+	keyParts, ok := b.keys(p.lookup, args)
+	if !ok {
+		return nil, false, nil
+	}
+	limit, ok1 := intArg(p.lookup.Limit, args)
+	offset, ok2 := intArg(p.lookup.Offset, args)
+	if !ok1 || !ok2 {
+		return nil, false, nil
+	}
+
+	tag := tableTag(cn.cfg.prefix, c.sess.database, c.sess.role, ti.ident)
+	keys := make([]string, len(keyParts))
+	for i, kp := range keyParts {
+		keys[i] = rowKey(tag, kp)
+	}
+	found := make([]*rowcodec.Row, len(keys))
+	if len(keys) > 0 {
+		if !c.readThrough(ctx, ti, tag, keys, keyParts, found) {
+			return nil, false, nil
+		}
+	}
+	r := b.result(found, limit, offset)
+	if r == nil {
+		// No row and no column metadata known yet: let PostgreSQL answer.
+		return nil, false, nil
+	}
+	return r, true, nil
+}
+
+// readThrough fills found[i] for every key, from Redis or PostgreSQL. It
+// returns false when the database read failed: the caller then passes the
+// original statement through, so that the error is PostgreSQL's own answer
+// to it.
+func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys []string, keyParts [][]string, found []*rowcodec.Row) bool {
+	cn := c.c
+	token := proto.NewToken()
+	rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
+	res, err := proto.Read(rctx, cn.cfg.redis, metaKey(tag), keys, token, cn.cfg.lease.Milliseconds())
+	cancel()
+	if err != nil {
+		// Redis is unreachable: read the database, fill nothing.
+		res = proto.ReadResult{Rows: make([]proto.RowResult, len(keys))}
+		for i := range res.Rows {
+			res.Rows[i].Outcome = proto.Locked
+		}
+	}
+	var missing []int
+	var waits []*flight
+	var waitIdx []int
+	var leased []int
+	for i, r := range res.Rows {
+		if r.Corrupt {
+			cn.corrupt.Add(1)
+		}
+		switch r.Outcome {
+		case proto.Hit:
+			row, err := rowcodec.Decode(r.Image)
+			if err == nil && imageMatches(&row, ti) {
+				found[i] = &row
+				cn.hits.Add(1)
+				continue
+			}
+			cn.corrupt.Add(1)
+			key, img := keys[i], r.Image
+			cn.background(func(ctx context.Context) { _ = proto.Discard(ctx, cn.cfg.redis, key, img) })
+			missing = append(missing, i)
+		case proto.LeasedElse:
+			if f := cn.flights.join(keys[i], r.Owner); f != nil {
+				waits, waitIdx = append(waits, f), append(waitIdx, i)
+				continue
+			}
+			missing = append(missing, i)
+		case proto.Leased:
+			leased = append(leased, i)
+			missing = append(missing, i)
+		default:
+			missing = append(missing, i)
+		}
+	}
+	var myFlights []*flight
+	for _, i := range leased {
+		myFlights = append(myFlights, cn.flights.start(keys[i], token))
+	}
+	cn.misses.Add(int64(len(missing) + len(waits)))
+	if len(missing) > 0 {
+		rows, err := c.readRows(ctx, ti, keyParts, missing)
+		for j, i := range leased {
+			var row *rowcodec.Row
+			if err == nil {
+				row = rows[i]
+			}
+			cn.flights.finish(keys[i], token, myFlights[j], row, err)
+		}
+		if err != nil {
+			return false
+		}
+		for _, i := range missing {
+			found[i] = rows[i]
+		}
+		if len(leased) > 0 {
+			c.fill(ti, tag, keys, leased, token, res.Gen, rows)
+		}
+	}
+	for j, f := range waits {
+		row, err := f.wait(ctx)
+		if err != nil {
+			// The leader failed; read it ourselves.
+			rows, err := c.readRows(ctx, ti, keyParts, []int{waitIdx[j]})
+			if err != nil {
+				return false
+			}
+			row = rows[waitIdx[j]]
+		}
+		found[waitIdx[j]] = row
+	}
+	return true
+}
+
+// imageMatches reports whether a cached image has the table's current
+// columns; an image from before a schema change is a miss.
+func imageMatches(r *rowcodec.Row, ti *tableInfo) bool {
+	if len(r.Columns) != len(ti.cols) {
+		return false
+	}
+	for i, c := range r.Columns {
+		if c.Name != ti.cols[i].name || c.TypeOID != ti.cols[i].typeOID {
+			return false
+		}
+	}
+	return true
+}
+
+// readRows reads the rows at idx of keyParts from PostgreSQL in one
+// statement. The result is indexed like keyParts; absent rows are nil.
+func (c *conn) readRows(ctx context.Context, ti *tableInfo, keyParts [][]string, idx []int) (map[int]*rowcodec.Row, error) {
+	qc, ok := c.inner.(driver.QueryerContext)
+	if !ok {
+		return nil, errNoQueryer
+	}
+	arrays := make([][]string, len(ti.pk))
+	for _, i := range idx {
+		for pos := range ti.pk {
+			arrays[pos] = append(arrays[pos], keyParts[i][pos])
+		}
+	}
+	nv := make([]driver.NamedValue, len(arrays))
+	for i, a := range arrays {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	rows, err := qc.QueryContext(ctx, ti.selectAll, nv)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols := captureColumns(rows, ti)
+	ti.lastCols.Store(&cols)
+	byKey := make(map[string]*rowcodec.Row, len(idx))
+	for {
+		dest := make([]driver.Value, len(ti.cols))
+		if err := rows.Next(dest); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, err
+		}
+		vals := make([]any, len(dest))
+		for i, v := range dest {
+			if bs, ok := v.([]byte); ok {
+				v = slices.Clone(bs)
+			}
+			vals[i] = v
+		}
+		parts := make([]string, len(ti.pk))
+		for pos, ci := range ti.pk {
+			s, ok := normalizeKey(&ti.cols[ci], vals[ci])
+			if !ok {
+				return nil, errors.New("wtcache: primary key value read back does not normalise")
+			}
+			parts[pos] = s
+		}
+		byKey[strings.Join(parts, "\x00")] = &rowcodec.Row{Columns: cols, Values: vals}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	out := make(map[int]*rowcodec.Row, len(idx))
+	for _, i := range idx {
+		out[i] = byKey[strings.Join(keyParts[i], "\x00")]
+	}
+	return out, nil
+}
+
+// captureColumns records the column metadata the inner driver reports.
+func captureColumns(rows driver.Rows, ti *tableInfo) []rowcodec.Column {
+	w := &rowsMeta{inner: rows}
+	names := rows.Columns()
+	cols := make([]rowcodec.Column, len(names))
+	for i, n := range names {
+		c := &cols[i]
+		c.Name = n
+		if i < len(ti.cols) {
+			c.TypeOID = ti.cols[i].typeOID
+		}
+		c.DatabaseType = w.ColumnTypeDatabaseTypeName(i)
+		c.ScanType = w.ColumnTypeScanType(i)
+		c.Length, c.HasLength = w.ColumnTypeLength(i)
+		c.Precision, c.Scale, c.HasDecimal = w.ColumnTypePrecisionScale(i)
+		c.Nullable, c.HasNullable = w.ColumnTypeNullable(i)
+	}
+	return cols
+}
+
+type rowsMeta = rows
+
+// fill stores the rows read under our lease, after the caller has them.
+func (c *conn) fill(ti *tableInfo, tag string, keys []string, leased []int, token, gen string, rows map[int]*rowcodec.Row) {
+	cn := c.c
+	fillKeys := make([]string, len(leased))
+	images := make([][]byte, len(leased))
+	for j, i := range leased {
+		fillKeys[j] = keys[i]
+		if r := rows[i]; r != nil {
+			img, err := rowcodec.Encode(nil, r.Columns, r.Values)
+			if err == nil && len(img) <= cn.cfg.maxEntry {
+				images[j] = img
+			}
+		}
+	}
+	ttl := cn.cfg.ttlFor(ti.ident).Milliseconds()
+	cn.background(func(ctx context.Context) {
+		_, _ = proto.Fill(ctx, cn.cfg.redis, metaKey(tag), fillKeys, token, gen, ttl, images)
+	})
+}
+
+// result builds the rows the caller sees. It returns nil when no row was
+// found and the columns' metadata is not known yet: filtered by the IS NULL
+// predicates, ordered, limited and projected.
+func (b *boundLookup) result(found []*rowcodec.Row, limit, offset int64) *cachedRows {
+	var sel []*rowcodec.Row
+	for _, r := range found {
+		if r == nil {
+			continue
+		}
+		keep := true
+		for _, ci := range b.nullCols {
+			if r.Values[ci] != nil {
+				keep = false
+			}
+		}
+		if keep {
+			sel = append(sel, r)
+		}
+	}
+	if b.order != 0 && len(sel) > 1 {
+		ci := b.ti.pk[b.multi]
+		kind := b.ti.cols[ci].keyKind
+		slices.SortStableFunc(sel, func(x, y *rowcodec.Row) int {
+			return b.order * compareKey(kind, x.Values[ci], y.Values[ci])
+		})
+	}
+	if offset > 0 {
+		sel = sel[min(int64(len(sel)), offset):]
+	}
+	if limit >= 0 && int64(len(sel)) > limit {
+		sel = sel[:limit]
+	}
+	cr := &cachedRows{names: b.names}
+	meta := b.ti.lastCols.Load()
+	for _, r := range found {
+		if r != nil {
+			meta = &r.Columns
+			break
+		}
+	}
+	if meta == nil {
+		return nil
+	}
+	cr.cols = make([]rowcodec.Column, len(b.proj))
+	for i, ci := range b.proj {
+		cr.cols[i] = (*meta)[ci]
+	}
+	cr.rows = make([][]any, len(sel))
+	for i, r := range sel {
+		vals := make([]any, len(b.proj))
+		for j, ci := range b.proj {
+			vals[j] = r.Values[ci]
+		}
+		cr.rows[i] = vals
+	}
+	return cr
+}
+
+func compareKey(kind keyKind, x, y any) int {
+	if kind == keyInt {
+		a, _ := x.(int64)
+		b, _ := y.(int64)
+		switch {
+		case a < b:
+			return -1
+		case a > b:
+			return 1
+		}
+		return 0
+	}
+	return strings.Compare(asString(x), asString(y))
+}
+
+// flights lets concurrent misses of one key in one process share one
+// database read. A reader may join only the flight of the reader that
+// holds the key's lease right now (Redis told it the owner's token): no
+// write intent can have arrived since that lease was taken, so the
+// leader's database read is not older than any write completed before the
+// joiner started.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	token string
+	done  chan struct{}
+	row   *rowcodec.Row
+	err   error
+}
+
+func (fs *flights) start(key, token string) *flight {
+	f := &flight{token: token, done: make(chan struct{})}
+	fs.mu.Lock()
+	if fs.m == nil {
+		fs.m = make(map[string]*flight)
+	}
+	fs.m[key] = f
+	fs.mu.Unlock()
+	return f
+}
+
+func (fs *flights) join(key, owner string) *flight {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.m[key]; f != nil && f.token == owner {
+		return f
+	}
+	return nil
+}
+
+func (fs *flights) finish(key, token string, f *flight, row *rowcodec.Row, err error) {
+	f.row, f.err = row, err
+	close(f.done)
+	fs.mu.Lock()
+	if fs.m[key] == f {
+		delete(fs.m, key)
+	}
+	fs.mu.Unlock()
+}
+
+func (f *flight) wait(ctx context.Context) (*rowcodec.Row, error) {
+	select {
+	case <-f.done:
+		return f.row, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// background runs a Redis operation that the caller does not wait for,
+// bounded by the Redis timeout.
+func (cn *connector) background(fn func(ctx context.Context)) {
+	cn.bg.Add(1)
+	go func() {
+		defer cn.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), cn.cfg.timeout)
+		defer cancel()
+		fn(ctx)
+	}()
+}

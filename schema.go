@@ -1,0 +1,372 @@
+package wtcache
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wtcache/wtcache/internal/recognize"
+	"github.com/wtcache/wtcache/internal/rowcodec"
+)
+
+// Schema knowledge: for every table a lookup may read, its columns, primary
+// key and whether it may be cached at all, loaded from pg_catalog and kept
+// per connector. Names are resolved per session through its search_path
+// (to_regclass), so an unqualified name means what PostgreSQL takes it to
+// mean, temporary tables included.
+
+type columnInfo struct {
+	name    string
+	typeOID uint32
+	keyKind keyKind
+	intBits int // 16, 32 or 64 for integer key columns
+}
+
+type tableInfo struct {
+	oid    uint32
+	ident  recognize.Table // schema-qualified
+	cols   []columnInfo
+	colIdx map[string]int
+	pk     []int // indexes into cols, in key order
+	// cascades lists the tables whose rows change when a row of this
+	// table is deleted or its key updated (ON DELETE/UPDATE CASCADE, SET
+	// NULL, SET DEFAULT).
+	cascades []uint32
+
+	cacheable bool
+	reason    string // why not, for spans and tests
+	loaded    time.Time
+
+	selectAll string // SELECT of every column by key, for misses
+	// lastCols is the column metadata the inner driver last reported for
+	// the table's rows, to answer a lookup that finds no row.
+	lastCols atomic.Pointer[[]rowcodec.Column]
+}
+
+type schemaCache struct {
+	mu     sync.RWMutex
+	tables map[uint32]*tableInfo
+}
+
+func (s *schemaCache) get(oid uint32, maxAge time.Duration) *tableInfo {
+	s.mu.RLock()
+	t := s.tables[oid]
+	s.mu.RUnlock()
+	if t == nil || time.Since(t.loaded) > maxAge {
+		return nil
+	}
+	return t
+}
+
+func (s *schemaCache) put(t *tableInfo) {
+	s.mu.Lock()
+	if s.tables == nil {
+		s.tables = make(map[uint32]*tableInfo)
+	}
+	s.tables[t.oid] = t
+	s.mu.Unlock()
+}
+
+// cacheable returns the cacheable tables known to the connector.
+func (s *schemaCache) cacheable() []*tableInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*tableInfo
+	for _, t := range s.tables {
+		if t.cacheable {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// forget drops everything; called after DDL through the wrapper.
+func (s *schemaCache) forget() {
+	s.mu.Lock()
+	s.tables = nil
+	s.mu.Unlock()
+}
+
+// session is what one connection knows about its own session state. It is
+// reset whenever a statement may have changed that state (SET, RESET,
+// DISCARD, DDL, anything unknown).
+type session struct {
+	ready    bool
+	database string
+	role     string
+	resolved map[recognize.Table]uint32
+}
+
+func (s *session) reset() { *s = session{} }
+
+// innerQuery runs an internal query on the inner connection and returns all
+// rows. It is used only outside transactions.
+func (c *conn) innerQuery(ctx context.Context, query string, args ...any) ([][]driver.Value, error) {
+	qc, ok := c.inner.(driver.QueryerContext)
+	if !ok {
+		return nil, errNoQueryer
+	}
+	nv := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	rows, err := qc.QueryContext(ctx, query, nv)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]driver.Value
+	for {
+		dest := make([]driver.Value, len(rows.Columns()))
+		if err := rows.Next(dest); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, err
+		}
+		out = append(out, dest)
+	}
+}
+
+var errNoQueryer = errors.New("wtcache: inner connection has no QueryerContext")
+
+// ensureSession loads the session's database and role.
+func (c *conn) ensureSession(ctx context.Context) error {
+	if c.sess.ready {
+		return nil
+	}
+	rows, err := c.innerQuery(ctx, "SELECT current_database()::text, current_user::text")
+	if err != nil {
+		return err
+	}
+	if len(rows) != 1 {
+		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
+	}
+	c.sess = session{ready: true, database: asString(rows[0][0]), role: asString(rows[0][1]),
+		resolved: make(map[recognize.Table]uint32)}
+	return nil
+}
+
+// table resolves a table name in this session and returns what the
+// connector knows of it, loading it when needed. It returns nil (and no
+// error) for a name that is not a table.
+func (c *conn) table(ctx context.Context, t recognize.Table) (*tableInfo, error) {
+	if err := c.ensureSession(ctx); err != nil {
+		return nil, err
+	}
+	oid, ok := c.sess.resolved[t]
+	if !ok {
+		rows, err := c.innerQuery(ctx, "SELECT coalesce(to_regclass($1)::oid, 0)::int8", quoteTable(t))
+		if err != nil {
+			return nil, err
+		}
+		oid = uint32(asInt(rows[0][0]))
+		c.sess.resolved[t] = oid
+	}
+	if oid == 0 {
+		return nil, nil
+	}
+	if ti := c.c.schema.get(oid, c.c.cfg.schemaRefresh); ti != nil {
+		return ti, nil
+	}
+	ti, err := c.loadTable(ctx, oid)
+	if err != nil {
+		return nil, err
+	}
+	c.c.schema.put(ti)
+	return ti, nil
+}
+
+const tableQuery = `
+SELECT n.nspname::text, c.relname::text, c.relkind::text, c.relpersistence::text,
+       c.relrowsecurity, c.relhassubclass,
+       coalesce((SELECT array_to_string(i.indkey, ' ') FROM pg_index i
+                 WHERE i.indrelid = c.oid AND i.indisprimary), '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = $1`
+
+const columnsQuery = `
+SELECT a.attnum::int8, a.attname::text, a.atttypid::int8,
+       (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)::int8,
+       coalesce(coll.collisdeterministic, true)
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_collation coll ON coll.oid = a.attcollation
+WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`
+
+const cascadesQuery = `
+SELECT DISTINCT conrelid::int8 FROM pg_constraint
+WHERE confrelid = $1 AND contype = 'f'
+  AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd'))`
+
+func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
+	rows, err := c.innerQuery(ctx, tableQuery, int64(oid))
+	if err != nil {
+		return nil, err
+	}
+	ti := &tableInfo{oid: oid, loaded: time.Now(), colIdx: map[string]int{}}
+	if len(rows) != 1 {
+		ti.reason = "table vanished"
+		return ti, nil
+	}
+	r := rows[0]
+	ti.ident = recognize.Table{Schema: asString(r[0]), Name: asString(r[1])}
+	relkind, persistence := asString(r[2]), asString(r[3])
+	rls, hasChildren := asBool(r[4]), asBool(r[5])
+	pkAttnums := strings.Fields(asString(r[6]))
+
+	cols, err := c.innerQuery(ctx, columnsQuery, int64(oid))
+	if err != nil {
+		return nil, err
+	}
+	attIdx := map[string]int{}
+	for _, cr := range cols {
+		ci := columnInfo{name: asString(cr[1]), typeOID: uint32(asInt(cr[2]))}
+		base := uint32(asInt(cr[3]))
+		ci.keyKind = keyKindOf(base, asBool(cr[4]))
+		ci.intBits = map[uint32]int{21: 16, 23: 32, 20: 64}[base]
+		attIdx[fmt.Sprint(asInt(cr[0]))] = len(ti.cols)
+		ti.colIdx[ci.name] = len(ti.cols)
+		ti.cols = append(ti.cols, ci)
+	}
+	for _, a := range pkAttnums {
+		i, ok := attIdx[a]
+		if !ok {
+			ti.pk = nil
+			break
+		}
+		ti.pk = append(ti.pk, i)
+	}
+
+	deps, err := c.innerQuery(ctx, cascadesQuery, int64(oid))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range deps {
+		ti.cascades = append(ti.cascades, uint32(asInt(d[0])))
+	}
+
+	switch {
+	case relkind != "r":
+		ti.reason = "not an ordinary table (view, partitioned table, foreign table...)"
+	case persistence == "t":
+		ti.reason = "temporary table"
+	case rls:
+		ti.reason = "row-level security enabled"
+	case hasChildren:
+		ti.reason = "has inheritance children"
+	case len(ti.pk) == 0:
+		ti.reason = "no primary key"
+	case !c.c.cfg.tableSelected(ti.ident):
+		ti.reason = "excluded by configuration"
+	default:
+		ti.cacheable = true
+		for _, i := range ti.pk {
+			if ti.cols[i].keyKind == keyUnsupported {
+				ti.cacheable = false
+				ti.reason = "primary-key type not supported"
+			}
+		}
+	}
+	if ti.cacheable {
+		ti.selectAll = buildSelectAll(ti)
+	}
+	return ti, nil
+}
+
+// buildSelectAll builds the statement a miss runs: every column, by key,
+// for many keys at once. Key values travel as text arrays and are cast to
+// the column's type by PostgreSQL, so one statement serves every key type.
+func buildSelectAll(ti *tableInfo) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range ti.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteIdent(c.name))
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(quoteTable(ti.ident))
+	if len(ti.pk) == 1 {
+		col := ti.cols[ti.pk[0]]
+		fmt.Fprintf(&b, " WHERE %s = ANY($1::text[]::%s[])", quoteIdent(col.name), keyCast(col.keyKind))
+		return b.String()
+	}
+	b.WriteString(" WHERE (")
+	for i, k := range ti.pk {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteIdent(ti.cols[k].name))
+	}
+	b.WriteString(") IN (SELECT * FROM unnest(")
+	for i, k := range ti.pk {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::text[]::%s[]", i+1, keyCast(ti.cols[k].keyKind))
+	}
+	b.WriteString("))")
+	return b.String()
+}
+
+func keyCast(k keyKind) string {
+	switch k {
+	case keyInt:
+		return "int8"
+	case keyUUID:
+		return "uuid"
+	default:
+		return "text"
+	}
+}
+
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+func quoteTable(t recognize.Table) string {
+	if t.Schema == "" {
+		return quoteIdent(t.Name)
+	}
+	return quoteIdent(t.Schema) + "." + quoteIdent(t.Name)
+}
+
+func asString(v driver.Value) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func asInt(v driver.Value) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case int32:
+		return int64(x)
+	case string:
+		var n int64
+		fmt.Sscan(x, &n)
+		return n
+	}
+	return 0
+}
+
+func asBool(v driver.Value) bool {
+	b, _ := v.(bool)
+	return b
+}
