@@ -517,3 +517,72 @@ func (c *connector) anyTableOID(t *testing.T) uint32 {
 	t.Fatal("wt_accounts unknown to the connector")
 	return 0
 }
+
+// TestWritesAreMirrored: an UPDATE by key, in autocommit and in a
+// transaction, leaves the row PostgreSQL stored in Redis: the next read is
+// a hit with the new value, not a miss. A ROLLBACK TO SAVEPOINT discards
+// the images written after the savepoint (those keys are invalidated
+// instead).
+func TestWritesAreMirrored(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	db, c := e.open(t, "")
+	ctx := context.Background()
+	hitWith := func(id int, want int64) {
+		t.Helper()
+		c.settle()
+		h, m := c.hits.Load(), c.misses.Load()
+		if got := balance(t, db, id); got != want {
+			t.Fatalf("row %d: %d, want %d", id, got, want)
+		}
+		if c.hits.Load() != h+1 || c.misses.Load() != m {
+			t.Fatalf("row %d was read from PostgreSQL, not mirrored (hits %d->%d, misses %d->%d)", id, h, c.hits.Load(), m, c.misses.Load())
+		}
+	}
+	warm(t, db, c, 1)
+	res, err := db.ExecContext(ctx, "UPDATE wt_accounts SET balance = balance + 1 WHERE id = $1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("rows affected %d", n)
+	}
+	hitWith(1, 101)
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"UPDATE wt_accounts SET balance = balance - 10 WHERE id = 2",
+		"UPDATE wt_accounts SET balance = balance + 10 WHERE id = 3",
+		"SAVEPOINT s",
+		"UPDATE wt_accounts SET balance = 0 WHERE id = 4",
+		"ROLLBACK TO SAVEPOINT s",
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	if got := balance(t, db, 4); got != 100 {
+		t.Fatalf("row 4 after ROLLBACK TO SAVEPOINT: %d, want 100", got)
+	}
+	// Images written before the savepoint were dropped too (simple and
+	// safe): rows 2 and 3 are correct, whether hit or miss.
+	if balance(t, db, 2) != 90 || balance(t, db, 3) != 110 {
+		t.Fatal("transfer not visible")
+	}
+	// A transaction without savepoints mirrors its rows.
+	tx, _ = db.BeginTx(ctx, nil)
+	tx.ExecContext(ctx, "UPDATE wt_accounts SET balance = balance - 5 WHERE id = 5")
+	tx.ExecContext(ctx, "UPDATE wt_accounts SET balance = balance + 5 WHERE id = 6")
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	hitWith(5, 95)
+	hitWith(6, 105)
+}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // conn wraps one inner connection. It implements every optional interface
@@ -137,26 +141,69 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // database/sql prepares the statement instead.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	p := c.c.plans.get(query)
-	var after func()
-	if c.guarded(p) {
-		var err error
-		if after, err = c.beforeWrite(ctx, p, args); err != nil {
-			return nil, err
-		}
+	return c.exec(ctx, p, args, func() (driver.Result, error) { return c.execInner(ctx, query, args) })
+}
+
+// exec is the common path of Exec on a connection and on a statement.
+func (c *conn) exec(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Result, error)) (driver.Result, error) {
+	if !c.guarded(p) {
+		res, err := run()
+		c.afterStatement(p)
+		return res, err
 	}
-	res, err := c.execInner(ctx, query, args)
+	after, m, err := c.beforeWrite(ctx, p, args)
+	if err != nil {
+		return nil, err
+	}
+	var res driver.Result
+	if m != nil {
+		res, err = c.execMirrored(ctx, m, args, run)
+	} else {
+		res, err = run()
+	}
 	if after != nil {
-		after()
+		after(err == nil)
 	}
 	c.afterStatement(p)
 	return res, err
 }
 
+// execMirrored runs a write with RETURNING added and records the images.
+// The caller sees what the statement alone gives: its rows affected, or
+// its error. An error that may come from the added clause (class 42:
+// syntax or privileges) makes it run the original statement instead, in
+// autocommit where the failed attempt changed nothing.
+func (c *conn) execMirrored(ctx context.Context, m *mirror, args []driver.NamedValue, run func() (driver.Result, error)) (driver.Result, error) {
+	rows, err := c.queryInner(ctx, m.text, args)
+	if err == nil {
+		n, cerr := m.collect(rows, c.c.cfg.maxEntry)
+		if closeErr := rows.Close(); cerr == nil {
+			cerr = closeErr
+		}
+		if cerr == nil {
+			return driver.RowsAffected(n), nil
+		}
+		err = cerr
+	}
+	m.t.images = nil
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "42") && !c.inTx() {
+		return run()
+	}
+	return nil, err
+}
+
 func (c *conn) execInner(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if ec, ok := c.inner.(driver.ExecerContext); ok {
+		if err := c.checkDefault(args); err != nil {
+			return nil, err
+		}
 		return ec.ExecContext(ctx, query, args)
 	}
 	if e, ok := c.inner.(driver.Execer); ok { //nolint:staticcheck // legacy fallback
+		if err := c.checkDefault(args); err != nil {
+			return nil, err
+		}
 		vals, err := namedValueToValue(args)
 		if err != nil {
 			return nil, err
@@ -185,25 +232,29 @@ func (c *conn) query(ctx context.Context, p *plan, args []driver.NamedValue, run
 			return rows, err
 		}
 	}
-	var after func()
+	var after func(bool)
 	if c.guarded(p) {
+		var m *mirror
 		var err error
-		if after, err = c.beforeWrite(ctx, p, args); err != nil {
+		if after, m, err = c.beforeWrite(ctx, p, args); err != nil {
 			return nil, err
+		}
+		if m != nil {
+			m.t.images = nil // a write through Query is invalidated, not mirrored
 		}
 	}
 	rows, err := run()
 	c.afterStatement(p)
 	if err != nil {
 		if after != nil {
-			after()
+			after(false)
 		}
 		return nil, err
 	}
 	if r, ok := rows.(*rowsWrap); ok && after != nil {
-		r.onClose = after
+		r.onClose = func() { after(false) }
 	} else if after != nil {
-		after()
+		after(false)
 	}
 	return rows, nil
 }
@@ -212,8 +263,14 @@ func (c *conn) queryInner(ctx context.Context, query string, args []driver.Named
 	var rows driver.Rows
 	var err error
 	if qc, ok := c.inner.(driver.QueryerContext); ok {
+		if err := c.checkDefault(args); err != nil {
+			return nil, err
+		}
 		rows, err = qc.QueryContext(ctx, query, args)
 	} else if q, ok := c.inner.(driver.Queryer); ok { //nolint:staticcheck // legacy fallback
+		if err := c.checkDefault(args); err != nil {
+			return nil, err
+		}
 		vals, verr := namedValueToValue(args)
 		if verr != nil {
 			return nil, verr
@@ -256,13 +313,40 @@ func (c *conn) IsValid() bool {
 	return true
 }
 
-// CheckNamedValue forwards to the inner connection, or returns
-// driver.ErrSkip so that database/sql applies its default converter.
+// CheckNamedValue forwards to the inner connection. Without a checker
+// there, it applies database/sql's default converter where it can and
+// otherwise keeps the value as it is: database/sql converts the
+// arguments before it knows whether the statement runs unprepared, and a
+// prepared statement of the inner driver may accept what the default
+// converter refuses. An unprepared statement checks them again
+// (checkDefault).
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	if n, ok := c.inner.(driver.NamedValueChecker); ok {
 		return n.CheckNamedValue(nv)
 	}
-	return driver.ErrSkip
+	if v, err := driver.DefaultParameterConverter.ConvertValue(nv.Value); err == nil {
+		nv.Value = v
+	}
+	return nil
+}
+
+// checkDefault refuses, in database/sql's words, an argument that
+// CheckNamedValue left unconverted, when the statement runs unprepared on
+// an inner connection without a NamedValueChecker.
+func (c *conn) checkDefault(args []driver.NamedValue) error {
+	if _, ok := c.inner.(driver.NamedValueChecker); ok {
+		return nil
+	}
+	for _, nv := range args {
+		if _, err := driver.DefaultParameterConverter.ConvertValue(nv.Value); err != nil {
+			what := fmt.Sprintf("$%d", nv.Ordinal)
+			if nv.Name != "" {
+				what = fmt.Sprintf("with name %q", nv.Name)
+			}
+			return fmt.Errorf("sql: converting argument %s type: %w", what, err)
+		}
+	}
+	return nil
 }
 
 func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {

@@ -42,7 +42,7 @@ func Register(name string, inner driver.Driver, opts ...Option) error {
 		return fmt.Errorf("%w: Register needs an inner driver", ErrNilArgument)
 	}
 	if slices.Contains(sql.Drivers(), name) {
-		return fmt.Errorf("wtcache: a driver named %q is already registered", name)
+		return fmt.Errorf("%w: a driver named %q is already registered", ErrInvalidParameter, name)
 	}
 	sql.Register(name, &wtDriver{inner: inner, opts: opts})
 	return nil
@@ -119,7 +119,7 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 
 	inner := d.inner
 	if inner == nil {
-		if inner, err = lookupDriver(innerName); err != nil {
+		if inner, err = lookupDriver(innerName, innerDSN); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +177,7 @@ var driverCache sync.Map // name -> driver.Driver
 // lookupDriver finds a driver registered with database/sql by name.
 // database/sql has no lookup by name, but sql.Open does not connect and
 // DB.Driver returns the registered value.
-func lookupDriver(name string) (driver.Driver, error) {
+func lookupDriver(name, innerDSN string) (driver.Driver, error) {
 	if d, ok := driverCache.Load(name); ok {
 		return d.(driver.Driver), nil
 	}
@@ -187,7 +187,10 @@ func lookupDriver(name string) (driver.Driver, error) {
 	}
 	db, err := sql.Open(name, "")
 	if err != nil {
-		return nil, fmt.Errorf("%w: cache_driver=%q: %v", ErrUnknownDriver, name, err)
+		db, err = sql.Open(name, innerDSN) // a driver that refuses an empty DSN
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: cache_driver=%q: %w", ErrUnknownDriver, name, err)
 	}
 	d := db.Driver()
 	_ = db.Close()

@@ -12,3 +12,7 @@ func Counters(c driver.Connector) (hits, misses, bypasses int64) {
 	cn := c.(*connector)
 	return cn.hits.Load(), cn.misses.Load(), cn.bypasses.Load()
 }
+
+// BreakProtocol makes c mirror writes without intents: the naive
+// write-through that the consistency checker must catch.
+func BreakProtocol(c driver.Connector) { c.(*connector).brokenNoIntents.Store(true) }

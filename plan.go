@@ -9,6 +9,7 @@ import (
 // plan is what wtcache decides once per statement text: its classification
 // and, for a lookup, its binding to each table it was resolved to.
 type plan struct {
+	text   string
 	class  recognize.Classification
 	lookup *recognize.Lookup // the single statement's lookup, if any
 
@@ -27,7 +28,7 @@ type plan struct {
 }
 
 func newPlan(query string) *plan {
-	p := &plan{class: recognize.Classify(query)}
+	p := &plan{text: query, class: recognize.Classify(query)}
 	p.passive = true
 	for i := range p.class.Statements {
 		s := &p.class.Statements[i]

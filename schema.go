@@ -37,7 +37,7 @@ type tableInfo struct {
 	// cascades lists the tables whose rows change when a row of this
 	// table is deleted or its key updated (ON DELETE/UPDATE CASCADE, SET
 	// NULL, SET DEFAULT).
-	cascades []uint32
+	cascades []cascade
 
 	cacheable bool
 	reason    string // why not, for spans and tests
@@ -47,6 +47,15 @@ type tableInfo struct {
 	// lastCols is the column metadata the inner driver last reported for
 	// the table's rows, to answer a lookup that finds no row.
 	lastCols atomic.Pointer[[]rowcodec.Column]
+}
+
+// cascade is a foreign key from another table to this one whose action
+// changes the other table's rows.
+type cascade struct {
+	child    uint32
+	onDelete bool     // ON DELETE CASCADE / SET NULL / SET DEFAULT
+	onUpdate bool     // ON UPDATE CASCADE / SET NULL / SET DEFAULT
+	refCols  []string // the referenced columns of this table
 }
 
 type schemaCache struct {
@@ -202,9 +211,12 @@ WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
 const cascadesQuery = `
-SELECT DISTINCT conrelid::int8 FROM pg_constraint
-WHERE confrelid = $1 AND contype = 'f'
-  AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd'))`
+SELECT con.conrelid::int8, con.confdeltype IN ('c', 'n', 'd'), con.confupdtype IN ('c', 'n', 'd'),
+       (SELECT string_agg(quote_ident(a.attname), ' ') FROM pg_attribute a
+        WHERE a.attrelid = con.confrelid AND a.attnum = ANY(con.confkey))
+FROM pg_constraint con
+WHERE con.confrelid = $1 AND con.contype = 'f'
+  AND (con.confdeltype IN ('c', 'n', 'd') OR con.confupdtype IN ('c', 'n', 'd'))`
 
 func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	rows, err := c.innerQuery(ctx, tableQuery, int64(oid))
@@ -250,7 +262,12 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		return nil, err
 	}
 	for _, d := range deps {
-		ti.cascades = append(ti.cascades, uint32(asInt(d[0])))
+		ti.cascades = append(ti.cascades, cascade{
+			child:    uint32(asInt(d[0])),
+			onDelete: asBool(d[1]),
+			onUpdate: asBool(d[2]),
+			refCols:  strings.Fields(asString(d[3])),
+		})
 	}
 
 	switch {

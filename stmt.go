@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"reflect"
 )
 
 // stmt wraps an inner prepared statement, forwarding the optional
@@ -46,19 +47,7 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 // ExecContext forwards, or falls back to the legacy Exec as database/sql
 // would.
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	var after func()
-	if s.c.guarded(s.p) {
-		var err error
-		if after, err = s.c.beforeWrite(ctx, s.p, args); err != nil {
-			return nil, err
-		}
-	}
-	res, err := s.execInner(ctx, args)
-	if after != nil {
-		after()
-	}
-	s.c.afterStatement(s.p)
-	return res, err
+	return s.c.exec(ctx, s.p, args, func() (driver.Result, error) { return s.execInner(ctx, args) })
 }
 
 func (s *stmt) execInner(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
@@ -131,7 +120,7 @@ func columnConvert(cc driver.ColumnConverter, want int, nv *driver.NamedValue) e
 		return nil
 	}
 	if vr, ok := nv.Value.(driver.Valuer); ok {
-		sv, err := vr.Value()
+		sv, err := callValuerValue(vr)
 		if err != nil {
 			return err
 		}
@@ -150,4 +139,14 @@ func columnConvert(cc driver.ColumnConverter, want int, nv *driver.NamedValue) e
 		return fmt.Errorf("driver ColumnConverter error converted %T to unsupported type %T", arg, nv.Value)
 	}
 	return nil
+}
+
+// callValuerValue calls vr.Value, treating a nil pointer whose Value
+// method has a value receiver as NULL, as database/sql does.
+func callValuerValue(vr driver.Valuer) (driver.Value, error) {
+	if rv := reflect.ValueOf(vr); rv.Kind() == reflect.Pointer && rv.IsNil() &&
+		rv.Type().Elem().Implements(reflect.TypeFor[driver.Valuer]()) {
+		return nil, nil
+	}
+	return vr.Value()
 }

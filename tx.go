@@ -36,7 +36,7 @@ func (t *tx) Commit() error {
 	}
 	err = t.inner.Commit()
 	if after != nil {
-		after()
+		after(err == nil)
 	}
 	return err
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"io"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/wtcache/wtcache/internal/proto"
 	"github.com/wtcache/wtcache/internal/recognize"
+	"github.com/wtcache/wtcache/internal/rowcodec"
 )
 
 // The write path. Every statement that may change a cached table is
@@ -37,6 +40,16 @@ type target struct {
 	tag       string
 	tableWide bool
 	keys      map[string]struct{}
+	// images are the row images RETURNING gave for keys, to mirror after
+	// commit; a key without an image is invalidated instead.
+	images map[string][]byte
+}
+
+// mirror describes a statement that runs with RETURNING added, so that the
+// rows PostgreSQL stored are mirrored into Redis after commit.
+type mirror struct {
+	t    *target
+	text string // the statement with RETURNING <target>.* appended
 }
 
 type targets map[uint32]*target
@@ -50,14 +63,33 @@ func (ts targets) table(ti *tableInfo, tag string) *target {
 	return t
 }
 
+// merge adds the targets of a later statement to ts. A later statement's
+// image of a key replaces an earlier one; a later write of a key without
+// an image drops the earlier image.
 func (ts targets) merge(o targets) {
 	for oid, t := range o {
 		mine := ts.table(t.ti, t.tag)
 		mine.tableWide = mine.tableWide || t.tableWide
 		for k := range t.keys {
 			mine.keys[k] = struct{}{}
+			if img, ok := t.images[k]; ok {
+				if mine.images == nil {
+					mine.images = map[string][]byte{}
+				}
+				mine.images[k] = img
+			} else {
+				delete(mine.images, k)
+			}
 		}
 		ts[oid] = mine
+	}
+}
+
+// dropImages forgets every collected image (ROLLBACK TO SAVEPOINT): the
+// keys are still invalidated at commit.
+func (ts targets) dropImages() {
+	for _, t := range ts {
+		t.images = nil
 	}
 }
 
@@ -128,17 +160,17 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 			t.tableWide = true
 		}
 	}
-	if s.Write != nil && s.Write.Op == "INSERT" && !s.Write.OnConflict {
-		return // an insert cascades nothing
-	}
-	for _, child := range ti.cascades {
-		if _, seen := ts[child]; seen {
+	for _, cs := range ti.cascades {
+		if !cascades(cs, s) {
 			continue
 		}
-		cti := c.c.schema.get(child, c.c.cfg.schemaRefresh)
+		if _, seen := ts[cs.child]; seen {
+			continue
+		}
+		cti := c.c.schema.get(cs.child, c.c.cfg.schemaRefresh)
 		if cti == nil {
 			var err error
-			if cti, err = c.loadTable(ctx, child); err != nil || cti == nil {
+			if cti, err = c.loadTable(ctx, cs.child); err != nil || cti == nil {
 				continue
 			}
 			c.c.schema.put(cti)
@@ -148,6 +180,54 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 		}
 		c.addTarget(ctx, ts, cti, &recognize.Statement{Kind: recognize.KindWrite}, nil, false)
 	}
+}
+
+// cascades reports whether statement s on the parent table may fire the
+// foreign-key action cs on the child table. An INSERT never does; an UPDATE
+// does only when it assigns a referenced column; a DELETE, TRUNCATE, MERGE
+// or anything not understood may.
+func cascades(cs cascade, s *recognize.Statement) bool {
+	w := s.Write
+	if w == nil {
+		return true
+	}
+	switch w.Op {
+	case "INSERT":
+		return w.OnConflict && cs.onUpdate
+	case "UPDATE":
+		if !cs.onUpdate {
+			return false
+		}
+		if len(w.SetCols) == 0 {
+			return true
+		}
+		for _, set := range w.SetCols {
+			for _, ref := range cs.refCols {
+				if quoteIdentPG(set) == ref {
+					return true
+				}
+			}
+		}
+		return false
+	case "DELETE":
+		return cs.onDelete
+	}
+	return true
+}
+
+// quoteIdentPG quotes an identifier as PostgreSQL's quote_ident does: only
+// when it is not a plain lower-case identifier.
+func quoteIdentPG(s string) string {
+	plain := s != ""
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r == '_' || (i > 0 && r >= '0' && r <= '9')) {
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return quoteIdent(s)
 }
 
 // writeKeys returns the keys a write touches when they are known before it
@@ -222,8 +302,11 @@ func (c *conn) placeIntents(ctx context.Context, ts targets, token string) (map[
 
 // release ends the intents of ts after the write finished, whatever its
 // outcome, without making the caller wait.
-func (c *conn) release(ts targets, token string, gens map[uint32]string) {
+func (c *conn) release(ts targets, token string, gens map[uint32]string, ok bool) {
 	cn := c.c
+	if !ok {
+		ts.dropImages()
+	}
 	cn.background(func(ctx context.Context) {
 		for oid, gen := range gens {
 			t := ts[oid]
@@ -232,7 +315,15 @@ func (c *conn) release(ts targets, token string, gens map[uint32]string) {
 			if t.tableWide {
 				_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), nil, token, gen, ttl, true, true, nil)
 			} else {
-				_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), keyList(t.keys), token, gen, ttl, false, false, nil)
+				keys := keyList(t.keys)
+				var images [][]byte
+				if len(t.images) > 0 {
+					images = make([][]byte, len(keys))
+					for i, k := range keys {
+						images[i] = t.images[k]
+					}
+				}
+				_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), keys, token, gen, ttl, false, false, images)
 			}
 			if err != nil {
 				// The intents expire by themselves; a dead table intent
@@ -265,55 +356,160 @@ func keyList(m map[string]struct{}) []string {
 // beforeWrite runs before a statement that is not passive. It returns a
 // function to call once the statement has finished (nil when there is
 // nothing to do), or an error that refuses the statement.
-func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValue) (after func(), err error) {
+//
+// With a non-nil mirror, the caller runs mirror.text instead of the
+// statement, with the same arguments, and hands the rows to collect before
+// calling after.
+func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValue) (after func(ok bool), m *mirror, err error) {
 	if c.c.cfg.redis == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ts, err := c.resolveTargets(ctx, p, args)
 	if err != nil {
 		// The catalog could not be read (the connection may be broken):
 		// the statement will most likely fail the same way. Refuse it
 		// rather than write without intents.
-		return nil, err
+		return nil, nil, err
 	}
+	m = c.mirrorFor(p, ts, args)
 	if c.inTx() && !p.commits {
 		if c.pending == nil {
 			c.pending = targets{}
 		}
+		if m != nil {
+			// Merge after the statement ran, with its images.
+			pending := c.pending
+			return func(bool) { pending.merge(ts) }, m, nil
+		}
 		c.pending.merge(ts)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if c.pending != nil {
-		ts.merge(c.pending)
+		pending := c.pending
 		c.pending = nil
+		pending.merge(ts)
+		ts = pending
 	}
-	return c.guard(ctx, ts)
+	after, err = c.guard(ctx, ts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return after, m, nil
+}
+
+// mirrorFor decides whether the statement runs with RETURNING added: a
+// single UPDATE by key on a cacheable table, without a RETURNING of its
+// own. Everything else invalidates instead of mirroring.
+func (c *conn) mirrorFor(p *plan, ts targets, args []driver.NamedValue) *mirror {
+	if len(p.class.Statements) != 1 || p.text == "" {
+		return nil
+	}
+	w := p.class.Statements[0].Write
+	if w == nil || w.Op != "UPDATE" || w.Returning {
+		return nil
+	}
+	var t *target
+	for _, x := range ts {
+		if !x.tableWide && len(x.keys) > 0 {
+			if t != nil {
+				return nil
+			}
+			t = x
+		}
+	}
+	if t == nil || !t.ti.cacheable {
+		return nil
+	}
+	text := strings.TrimRight(p.text, " \t\r\n")
+	text = strings.TrimSuffix(text, ";")
+	if strings.Contains(text, ";") {
+		return nil // a semicolon in a string or comment: keep it simple
+	}
+	qual := w.Alias
+	if qual == "" {
+		qual = t.ti.ident.Name
+	}
+	t.images = map[string][]byte{}
+	return &mirror{t: t, text: text + "\nRETURNING " + quoteIdent(qual) + ".*"}
+}
+
+// collect drains the rows of a mirrored statement: it records the image of
+// every row under its key and returns the number of rows, which is the
+// statement's rows affected.
+func (m *mirror) collect(rows driver.Rows, maxEntry int) (int64, error) {
+	ti := m.t.ti
+	cols := captureColumns(rows, ti)
+	var n int64
+	for {
+		dest := make([]driver.Value, len(cols))
+		err := rows.Next(dest)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+		if len(dest) != len(ti.cols) {
+			continue
+		}
+		parts := make([]string, len(ti.pk))
+		ok := true
+		for pos, ci := range ti.pk {
+			if parts[pos], ok = normalizeKey(&ti.cols[ci], dest[ci]); !ok {
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		vals := make([]any, len(dest))
+		for i, v := range dest {
+			vals[i] = v
+		}
+		img, err := rowcodec.Encode(nil, cols, vals)
+		if err != nil || len(img) > maxEntry {
+			continue
+		}
+		key := rowKey(m.t.tag, parts)
+		if _, asked := m.t.keys[key]; asked {
+			m.t.images[key] = img
+		}
+	}
+	return n, nil
 }
 
 // guard places the intents for ts and returns the release to run after
 // the write ends. Under FailClosed a Redis failure refuses the write; under
 // FallBack the write goes on and the tables are marked dirty on this handle.
-func (c *conn) guard(ctx context.Context, ts targets) (func(), error) {
+//
+// The release takes whether the write is known to have succeeded: the
+// images of a failed write (or a commit with an unknown outcome) are never
+// stored; its keys are invalidated instead.
+func (c *conn) guard(ctx context.Context, ts targets) (func(ok bool), error) {
 	if len(ts) == 0 {
 		return nil, nil
+	}
+	if c.c.brokenNoIntents.Load() {
+		return func(ok bool) { c.naiveRelease(ts, ok) }, nil
 	}
 	token := proto.NewToken()
 	gens, err := c.placeIntents(ctx, ts, token)
 	if err != nil {
 		if ctx.Err() != nil {
-			c.release(ts, token, gens)
+			c.release(ts, token, gens, false)
 			return nil, ctx.Err()
 		}
 		if c.c.cfg.failure == FailClosed {
-			c.release(ts, token, gens)
+			c.release(ts, token, gens, false)
 			return nil, fmt.Errorf("%w: %v", ErrCacheUnavailable, err)
 		}
 		for _, t := range ts {
 			c.c.markDirty(t.ti, t.tag)
 		}
-		return func() { c.release(ts, token, gens) }, nil
+		return func(ok bool) { c.release(ts, token, gens, ok) }, nil
 	}
-	return func() { c.release(ts, token, gens) }, nil
+	return func(ok bool) { c.release(ts, token, gens, ok) }, nil
 }
 
 // afterStatement updates what the connection knows after any statement.
@@ -325,6 +521,10 @@ func (c *conn) afterStatement(p *plan) {
 		c.sess.reset()
 	}
 	switch p.txOp {
+	case recognize.TxRollbackTo:
+		if c.pending != nil {
+			c.pending.dropImages()
+		}
 	case recognize.TxBegin:
 		c.manualTx = true
 	case recognize.TxCommit, recognize.TxRollback:
@@ -333,4 +533,23 @@ func (c *conn) afterStatement(p *plan) {
 			c.pending = nil
 		}
 	}
+}
+
+// naiveRelease is the deliberately broken variant (tests only): mirror
+// after commit without intents.
+func (c *conn) naiveRelease(ts targets, ok bool) {
+	cn := c.c
+	if !ok {
+		ts.dropImages()
+	}
+	cn.background(func(ctx context.Context) {
+		for _, t := range ts {
+			keys := keyList(t.keys)
+			images := make([][]byte, len(keys))
+			for i, k := range keys {
+				images[i] = t.images[k]
+			}
+			_ = proto.NaiveMirror(ctx, cn.cfg.redis, metaKey(t.tag), keys, cn.cfg.ttlFor(t.ti.ident).Milliseconds(), images)
+		}
+	})
 }

@@ -68,7 +68,9 @@ func splitURL(s string) (string, []Param, error) {
 			keep = append(keep, part)
 			continue
 		}
-		val, err := url.QueryUnescape(rawVal)
+		// PathUnescape, as libpq: a '+' stays a '+' (redis+cluster://,
+		// passwords); a space is written %20.
+		val, err := url.PathUnescape(rawVal)
 		if err != nil {
 			// The value may be a secret (cache_redis): do not quote it.
 			return "", nil, fmt.Errorf("%s: malformed percent-encoding in the value", key)

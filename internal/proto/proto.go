@@ -145,3 +145,18 @@ func boolArg(b bool) string {
 func Discard(ctx context.Context, rdb redis.Scripter, key string, image []byte) error {
 	return discardScript.Run(ctx, rdb, []string{key}, image).Err()
 }
+
+// NaiveMirror stores images after a write without any intent: the broken
+// variant used to show that the consistency checker catches a wrong
+// protocol. Never used outside tests.
+func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []string, ttlMs int64, images [][]byte) error {
+	av := args(ttlMs)
+	for i := range keys {
+		var img []byte
+		if images != nil {
+			img = images[i]
+		}
+		av = append(av, img)
+	}
+	return naiveMirrorScript.Run(ctx, rdb, append([]string{meta}, keys...), av...).Err()
+}

@@ -192,3 +192,21 @@ if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], 'v')
 end
 return 0
 `)
+
+// naiveMirrorScript is NOT part of the protocol: it is the deliberately
+// broken write-through that the consistency checker must catch (store the
+// new images after commit, with no intents and no lease checks, as naive
+// write-through caches do). ARGV: ttl ms, then one image per row key.
+var naiveMirrorScript = redis.NewScript(`
+local gen = redis.call('HGET', KEYS[1], 'gen')
+if not gen then return 0 end
+for k = 2, #KEYS do
+  local img = ARGV[k]
+  if img == '' then redis.call('HDEL', KEYS[k], 'v', 'g')
+  else
+    redis.call('HSET', KEYS[k], 'v', img, 'g', gen)
+    redis.call('PEXPIRE', KEYS[k], tonumber(ARGV[1]))
+  end
+end
+return 1
+`)
