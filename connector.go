@@ -65,6 +65,10 @@ type connector struct {
 	corrupt         atomic.Int64 // entries rejected as corrupt
 	releaseFailures atomic.Int64 // intents left to expire
 
+	// brokenNoIntents switches the write path to the naive, broken
+	// protocol; only tests set it, to prove the checker can fail.
+	brokenNoIntents atomic.Bool
+
 	dirtyMu   sync.Mutex
 	dirtyN    atomic.Int32
 	dirtyTabs map[uint32]string // table OID -> meta key to bump
