@@ -1,0 +1,215 @@
+package wtcache_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wtcache/wtcache"
+)
+
+// Benchmarks of the read and write paths. Each reports a ratio against a
+// baseline measured alternately in the same loop (see benchPair), so that
+// machine drift hits both alike.
+
+const benchRows = 200000
+
+func benchSetup(b *testing.B) (plain, cached *sql.DB, rdb *redis.Client, conn driver.Connector) {
+	b.Helper()
+	env := requireIntegration(b)
+	plain = openDB(b, "pgx", env.DatabaseURL)
+	ctx := context.Background()
+	var n int
+	if err := plain.QueryRowContext(ctx, "SELECT count(*) FROM pg_tables WHERE tablename = 'wt_bench_accounts'").Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	if n == 0 {
+		if _, err := plain.ExecContext(ctx, fmt.Sprintf(`
+			CREATE TABLE wt_bench_accounts (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+			INSERT INTO wt_bench_accounts SELECT g, 'owner ' || g, g * 10, now() FROM generate_series(1, %d) g;
+			ANALYZE wt_bench_accounts`, benchRows)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	db, c, r := openCached(b, env)
+	for _, d := range []*sql.DB{plain, db} {
+		d.SetMaxOpenConns(1)
+		d.SetMaxIdleConns(1)
+		if err := d.PingContext(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return plain, db, r, c
+}
+
+type pairOp func(i int) error
+
+// benchRatio runs base and subject alternately and reports subject/base.
+// It also reports allocations of the subject alone in a separate run.
+func benchRatio(b *testing.B, metric string, base, subject pairOp) {
+	b.Run("ratio", func(b *testing.B) {
+		var tBase, tSub time.Duration
+		i := 0
+		for b.Loop() {
+			i++
+			if i%2 == 0 {
+				t0 := time.Now()
+				if err := base(i); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := subject(i); err != nil {
+					b.Fatal(err)
+				}
+				tBase += t1.Sub(t0)
+				tSub += time.Since(t1)
+			} else {
+				t0 := time.Now()
+				if err := subject(i); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := base(i); err != nil {
+					b.Fatal(err)
+				}
+				tSub += t1.Sub(t0)
+				tBase += time.Since(t1)
+			}
+		}
+		b.ReportMetric(float64(tSub)/float64(tBase), metric)
+	})
+	b.Run("subject", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 1 << 20
+		for b.Loop() {
+			i++
+			if err := subject(i); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func scanAccount(row *sql.Row) error {
+	var id int64
+	var owner, balance string
+	var at time.Time
+	return row.Scan(&id, &owner, &balance, &at)
+}
+
+const pkSelect = "SELECT id, owner, balance, updated_at FROM wt_bench_accounts WHERE id = $1"
+
+// BenchmarkHitVsRedis: a cache hit against a bare go-redis read of the same
+// entry (HGET of the cached image).
+func BenchmarkHitVsRedis(b *testing.B) {
+	_, db, rdb, _ := benchSetup(b)
+	ctx := context.Background()
+	if err := scanAccount(db.QueryRowContext(ctx, pkSelect, 1)); err != nil {
+		b.Fatal(err)
+	}
+	var key string
+	for i := 0; i < 100 && key == ""; i++ {
+		time.Sleep(10 * time.Millisecond)
+		keys, _ := rdb.Keys(ctx, "*wt_bench_accounts}:r:1").Result()
+		if len(keys) == 1 {
+			if v, _ := rdb.HGet(ctx, keys[0], "v").Result(); v != "" {
+				key = keys[0]
+			}
+		}
+	}
+	if key == "" {
+		b.Fatal("the entry was never filled")
+	}
+	benchRatio(b, "hit/redis",
+		func(int) error { _, err := rdb.HGet(ctx, key, "v").Bytes(); return err },
+		func(int) error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 1)) })
+}
+
+// BenchmarkHitVsPgx: a cache hit against plain pgx's primary-key SELECT.
+func BenchmarkHitVsPgx(b *testing.B) {
+	plain, db, _, c := benchSetup(b)
+	ctx := context.Background()
+	if err := scanAccount(db.QueryRowContext(ctx, pkSelect, 2)); err != nil {
+		b.Fatal(err)
+	}
+	wtcache.Settle(c)
+	benchRatio(b, "hit/pgx",
+		func(int) error { return scanAccount(plain.QueryRowContext(ctx, pkSelect, 2)) },
+		func(int) error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 2)) })
+}
+
+// BenchmarkMissVsPgxPlusRedis: a miss (every iteration a new key) against
+// plain pgx's SELECT plus one bare Redis read.
+func BenchmarkMissVsPgxPlusRedis(b *testing.B) {
+	plain, db, rdb, _ := benchSetup(b)
+	ctx := context.Background()
+	benchRatio(b, "miss/(pgx+redis)",
+		func(i int) error {
+			if err := scanAccount(plain.QueryRowContext(ctx, pkSelect, 1+(i*7919)%benchRows)); err != nil {
+				return err
+			}
+			if err := rdb.HGet(ctx, "wt-bench-absent", "v").Err(); err != redis.Nil {
+				return err
+			}
+			return nil
+		},
+		func(i int) error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 1+(i*104729)%benchRows)) })
+}
+
+// BenchmarkUpdateVsPgx: an autocommit UPDATE by primary key.
+func BenchmarkUpdateVsPgx(b *testing.B) {
+	plain, db, _, _ := benchSetup(b)
+	ctx := context.Background()
+	const q = "UPDATE wt_bench_accounts SET balance = balance + 1 WHERE id = $1"
+	benchRatio(b, "update/pgx",
+		func(i int) error { _, err := plain.ExecContext(ctx, q, 1000+i%5000); return err },
+		func(i int) error { _, err := db.ExecContext(ctx, q, 7000+i%5000); return err })
+}
+
+// BenchmarkTx10UpdatesVsPgx: a transaction of ten UPDATEs by key.
+func BenchmarkTx10UpdatesVsPgx(b *testing.B) {
+	plain, db, _, _ := benchSetup(b)
+	ctx := context.Background()
+	const q = "UPDATE wt_bench_accounts SET balance = balance + 1 WHERE id = $1"
+	run := func(d *sql.DB, base int) error {
+		tx, err := d.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for k := 0; k < 10; k++ {
+			if _, err := tx.ExecContext(ctx, q, base+k); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
+		return tx.Commit()
+	}
+	benchRatio(b, "tx10/pgx",
+		func(i int) error { return run(plain, 20000+(i%500)*10) },
+		func(i int) error { return run(db, 30000+(i%500)*10) })
+}
+
+// BenchmarkInsertVsPgx: an INSERT of a new row.
+func BenchmarkInsertVsPgx(b *testing.B) {
+	plain, db, _, _ := benchSetup(b)
+	ctx := context.Background()
+	if _, err := plain.ExecContext(ctx, "DELETE FROM wt_bench_accounts WHERE id > $1", benchRows); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _, _ = plain.ExecContext(ctx, "DELETE FROM wt_bench_accounts WHERE id > $1", benchRows) })
+	const q = "INSERT INTO wt_bench_accounts (id, owner, balance) VALUES ($1, $2, $3)"
+	next := int64(benchRows + 1)
+	ins := func(d *sql.DB) error {
+		next++
+		_, err := d.ExecContext(ctx, q, next, "new", "1.00")
+		return err
+	}
+	benchRatio(b, "insert/pgx",
+		func(int) error { return ins(plain) },
+		func(int) error { return ins(db) })
+}
