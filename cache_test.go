@@ -50,6 +50,12 @@ var prefixSeq atomic.Int64
 // its own key prefix, so tests never see each other's entries.
 func (e itEnv) open(t testing.TB, prefix string, extra ...string) (*sql.DB, *connector) {
 	t.Helper()
+	return e.openWith(t, prefix, nil, extra...)
+}
+
+// openWith is open with Go options too.
+func (e itEnv) openWith(t testing.TB, prefix string, opts []Option, extra ...string) (*sql.DB, *connector) {
+	t.Helper()
 	if prefix == "" {
 		prefix = fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e9, prefixSeq.Add(1))
 	}
@@ -62,7 +68,7 @@ func (e itEnv) open(t testing.TB, prefix string, extra ...string) (*sql.DB, *con
 	for _, x := range extra {
 		dsn += "&" + x
 	}
-	c, err := (&wtDriver{}).openConnector(dsn)
+	c, err := (&wtDriver{opts: opts}).openConnector(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,9 +417,13 @@ func TestConnectionLostDuringCommit(t *testing.T) {
 
 // openThroughProxy opens wtcache with its Redis behind a fault proxy.
 func (e itEnv) openThroughProxy(t *testing.T, extra ...string) (*sql.DB, *connector, *faultproxy.Proxy) {
+	return e.openThroughProxyWith(t, nil, extra...)
+}
+
+func (e itEnv) openThroughProxyWith(t *testing.T, opts []Option, extra ...string) (*sql.DB, *connector, *faultproxy.Proxy) {
 	t.Helper()
-	opts, _ := redis.ParseURL(e.redisURL)
-	px, err := faultproxy.Start(opts.Addr)
+	ropts, _ := redis.ParseURL(e.redisURL)
+	px, err := faultproxy.Start(ropts.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +434,7 @@ func (e itEnv) openThroughProxy(t *testing.T, extra ...string) (*sql.DB, *connec
 	q.Set("max_retries", "-1")
 	u.RawQuery = q.Encode()
 	proxied := itEnv{dbURL: e.dbURL, redisURL: u.String(), rdb: e.rdb}
-	db, c := proxied.open(t, "", append([]string{"cache_timeout=200ms"}, extra...)...)
+	db, c := proxied.openWith(t, "", opts, append([]string{"cache_timeout=200ms"}, extra...)...)
 	return db, c, px
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // conn wraps one inner connection. It implements every optional interface
@@ -103,7 +104,7 @@ func (c *conn) Begin() (driver.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newTx(tx, c), nil
+	return newTx(context.Background(), tx, c), nil
 }
 
 // BeginTx begins on the inner connection; without ConnBeginTx it refuses
@@ -133,7 +134,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err != nil {
 		return nil, err
 	}
-	return newTx(tx, c), nil
+	return newTx(ctx, tx, c), nil
 }
 
 // ExecContext runs a statement without preparing it. Without ExecerContext
@@ -145,22 +146,33 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 }
 
 // exec is the common path of Exec on a connection and on a statement.
-func (c *conn) exec(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Result, error)) (driver.Result, error) {
+func (c *conn) exec(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Result, error)) (res driver.Result, err error) {
+	ctx, o := c.startOp(ctx, p, "EXEC")
+	defer func() { o.end(err) }()
 	if !c.guarded(p) {
-		res, err := run()
+		o.outcome(ctx, "bypass", reasonNotLookup)
+		err = c.c.step(ctx, SpanDBExec, func(context.Context) error {
+			var err error
+			res, err = run()
+			return err
+		})
 		c.afterStatement(p)
 		return res, err
 	}
+	o.outcome(ctx, "write", "")
 	after, m, err := c.beforeWrite(ctx, p, args)
 	if err != nil {
 		return nil, err
 	}
-	var res driver.Result
-	if m != nil {
-		res, err = c.execMirrored(ctx, m, args, run)
-	} else {
-		res, err = run()
-	}
+	err = c.c.step(ctx, SpanDBExec, func(ctx context.Context) error {
+		var err error
+		if m != nil {
+			res, err = c.execMirrored(ctx, m, args, run)
+		} else {
+			res, err = run()
+		}
+		return err
+	})
 	if after != nil {
 		after(err == nil)
 	}
@@ -226,14 +238,19 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 // query is the common path of Query on a connection and on a statement:
 // a lookup is served by the cache; a write is guarded by intents that are
 // released when its rows are closed.
-func (c *conn) query(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Rows, error)) (driver.Rows, error) {
-	if p.lookup != nil && !c.inTx() {
-		if rows, ok, err := c.lookup(ctx, p, args); ok {
+func (c *conn) query(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Rows, error)) (rows driver.Rows, err error) {
+	ctx, o := c.startOp(ctx, p, "QUERY")
+	defer func() { o.end(err) }()
+	if p.lookup != nil {
+		if c.inTx() {
+			o.outcome(ctx, "bypass", reasonInTx)
+		} else if rows, ok, err := c.lookup(ctx, p, args, o); ok {
 			return rows, err
 		}
 	}
 	var after func(bool)
 	if c.guarded(p) {
+		o.outcome(ctx, "write", "")
 		var m *mirror
 		var err error
 		if after, m, err = c.beforeWrite(ctx, p, args); err != nil {
@@ -243,7 +260,14 @@ func (c *conn) query(ctx context.Context, p *plan, args []driver.NamedValue, run
 			m.t.images = nil // a write through Query is invalidated, not mirrored
 		}
 	}
-	rows, err := run()
+	if p.lookup == nil {
+		o.outcome(ctx, "bypass", reasonNotLookup)
+	}
+	err = c.c.step(ctx, SpanDBQuery, func(context.Context) error {
+		var err error
+		rows, err = run()
+		return err
+	})
 	c.afterStatement(p)
 	if err != nil {
 		if after != nil {
@@ -358,4 +382,13 @@ func namedValueToValue(named []driver.NamedValue) ([]driver.Value, error) {
 		vals[i] = nv.Value
 	}
 	return vals, nil
+}
+
+// serverAddr is the PostgreSQL host this connection talks to, when the
+// inner driver can tell (pgx).
+func (c *conn) serverAddr() string {
+	if sc, ok := c.inner.(*stdlib.Conn); ok {
+		return sc.Conn().Config().Host
+	}
+	return ""
 }

@@ -54,6 +54,7 @@ type connector struct {
 	drv   *wtDriver
 	cfg   config
 
+	tel     *telemetry
 	schema  schemaCache
 	plans   planCache
 	flights flights
@@ -86,6 +87,7 @@ var (
 func newConnector(inner driver.Connector, drv *wtDriver, cfg config) *connector {
 	c := &connector{inner: inner, drv: drv, cfg: cfg, closed: make(chan struct{})}
 	c.plans.max = cfg.planCache
+	c.tel = newTelemetry(&c.cfg, c)
 	return c
 }
 
@@ -180,6 +182,9 @@ func (c *connector) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		c.bg.Wait()
+		if c.tel.registered != nil {
+			_ = c.tel.registered.Unregister()
+		}
 		var errs []error
 		if cl, ok := c.inner.(io.Closer); ok {
 			errs = append(errs, cl.Close())
@@ -198,4 +203,9 @@ func closeQuietly(c driver.Connector) {
 	if cl, ok := c.(io.Closer); ok {
 		_ = cl.Close()
 	}
+}
+
+func (c *connector) countCorrupt(ctx context.Context) {
+	c.corrupt.Add(1)
+	c.tel.corrupt.Add(ctx, 1)
 }

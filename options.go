@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wtcache/wtcache/internal/recognize"
 )
@@ -37,6 +39,11 @@ type config struct {
 	maxEntry       int
 	failure        FailurePolicy
 	planCache      int
+
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	queryText   bool
+	noStepSpans bool
 }
 
 // WithRedis gives a driver registered with [Register] a Redis client to use

@@ -1,7 +1,9 @@
 package wtcache
 
 import (
+	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/wtcache/wtcache/internal/recognize"
 )
@@ -9,9 +11,11 @@ import (
 // plan is what wtcache decides once per statement text: its classification
 // and, for a lookup, its binding to each table it was resolved to.
 type plan struct {
-	text   string
-	class  recognize.Classification
-	lookup *recognize.Lookup // the single statement's lookup, if any
+	text      string
+	table     string // db.collection.name, when the statement names one table
+	operation string // db.operation.name, when known (SELECT, UPDATE, ...)
+	class     recognize.Classification
+	lookup    *recognize.Lookup // the single statement's lookup, if any
 
 	// passive: every statement is a read, a SHOW, or a transaction or
 	// session statement; nothing to invalidate.
@@ -54,6 +58,22 @@ func newPlan(query string) *plan {
 	}
 	if len(p.class.Statements) == 1 && p.class.Statements[0].Kind == recognize.KindRead {
 		p.lookup = p.class.Statements[0].Lookup
+	}
+	if len(p.class.Statements) == 1 {
+		s := &p.class.Statements[0]
+		switch {
+		case s.Lookup != nil:
+			p.operation, p.table = "SELECT", s.Lookup.Table.Name
+		case s.Write != nil:
+			p.operation, p.table = s.Write.Op, s.Write.Table.Name
+		case s.Kind == recognize.KindTx:
+			p.operation = strings.ToUpper(s.Tx.String())
+		default:
+			p.operation = firstKeyword(query)
+			if len(s.Tables) == 1 {
+				p.table = s.Tables[0].Name
+			}
+		}
 	}
 	return p
 }
@@ -103,4 +123,35 @@ func (pc *planCache) len() int {
 // write, or it commits a transaction that wrote.
 func (c *conn) guarded(p *plan) bool {
 	return !p.passive || (p.commits && c.pending != nil)
+}
+
+// firstKeyword returns the statement's first word in upper case (SELECT,
+// TRUNCATE, ...), skipping comments, or "" when it is not a plain word.
+func firstKeyword(q string) string {
+	for {
+		q = strings.TrimLeftFunc(q, unicode.IsSpace)
+		switch {
+		case strings.HasPrefix(q, "--"):
+			if i := strings.IndexByte(q, '\n'); i >= 0 {
+				q = q[i+1:]
+				continue
+			}
+			return ""
+		case strings.HasPrefix(q, "/*"):
+			if i := strings.Index(q, "*/"); i >= 0 {
+				q = q[i+2:]
+				continue
+			}
+			return ""
+		}
+		break
+	}
+	end := 0
+	for end < len(q) && end < 16 && (q[end] >= 'a' && q[end] <= 'z' || q[end] >= 'A' && q[end] <= 'Z') {
+		end++
+	}
+	if end == 0 || end == 16 {
+		return ""
+	}
+	return strings.ToUpper(q[:end])
 }

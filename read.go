@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wtcache/wtcache/internal/proto"
 	"github.com/wtcache/wtcache/internal/recognize"
 	"github.com/wtcache/wtcache/internal/rowcodec"
@@ -279,32 +281,52 @@ func intArg(v *recognize.Value, args []driver.NamedValue) (int64, bool) {
 }
 
 // lookup serves a lookup. handled is false when it must pass through.
-func (c *conn) lookup(ctx context.Context, p *plan, args []driver.NamedValue) (rows driver.Rows, handled bool, err error) {
-	rows, handled, err = c.lookup1(ctx, p, args)
-	if !handled {
+func (c *conn) lookup(ctx context.Context, p *plan, args []driver.NamedValue, o *op) (rows driver.Rows, handled bool, err error) {
+	rows, reason, err := c.lookup1(ctx, p, args, o)
+	if reason != "" {
 		c.c.bypasses.Add(1)
+		o.outcome(ctx, "bypass", reason)
+		return nil, false, nil
 	}
-	return rows, handled, err
+	return rows, true, err
 }
 
-func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue) (rows driver.Rows, handled bool, err error) {
+// Bounded reasons for a lookup that goes to PostgreSQL whole.
+const (
+	reasonNotCacheable = "table_not_cacheable"
+	reasonDirty        = "table_dirty"
+	reasonShape        = "not_a_key_lookup"
+	reasonArguments    = "arguments"
+	reasonCatalog      = "catalog_error"
+	reasonNoMetadata   = "no_column_metadata"
+	reasonDBError      = "database_error"
+	reasonInTx         = "in_transaction"
+	reasonNotLookup    = "not_a_lookup"
+)
+
+func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o *op) (driver.Rows, string, error) {
 	cn := c.c
 	ti, err := c.table(ctx, p.lookup.Table)
-	if err != nil || ti == nil || !ti.cacheable || cn.dirty(ti.oid) {
-		return nil, false, nil
+	switch {
+	case err != nil:
+		return nil, reasonCatalog, nil
+	case ti == nil || !ti.cacheable:
+		return nil, reasonNotCacheable, nil
+	case cn.dirty(ti.oid):
+		return nil, reasonDirty, nil
 	}
 	b := p.bindFor(ti)
 	if b == nil {
-		return nil, false, nil
+		return nil, reasonShape, nil
 	}
 	keyParts, ok := b.keys(p.lookup, args)
 	if !ok {
-		return nil, false, nil
+		return nil, reasonArguments, nil
 	}
 	limit, ok1 := intArg(p.lookup.Limit, args)
 	offset, ok2 := intArg(p.lookup.Offset, args)
 	if !ok1 || !ok2 {
-		return nil, false, nil
+		return nil, reasonArguments, nil
 	}
 
 	tag := tableTag(cn.cfg.prefix, c.sess.database, c.sess.role, ti.ident)
@@ -313,29 +335,44 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue) (
 		keys[i] = rowKey(tag, kp)
 	}
 	found := make([]*rowcodec.Row, len(keys))
+	hits := 0
 	if len(keys) > 0 {
-		if !c.readThrough(ctx, ti, tag, keys, keyParts, found) {
-			return nil, false, nil
+		var ok bool
+		if hits, ok = c.readThrough(ctx, ti, tag, keys, keyParts, found); !ok {
+			return nil, reasonDBError, nil
 		}
 	}
 	r := b.result(found, limit, offset)
 	if r == nil {
 		// No row and no column metadata known yet: let PostgreSQL answer.
-		return nil, false, nil
+		return nil, reasonNoMetadata, nil
 	}
-	return r, true, nil
+	outcome := "hit"
+	switch {
+	case hits == 0 && len(keys) > 0:
+		outcome = "miss"
+	case hits < len(keys):
+		outcome = "partial"
+	}
+	o.outcome(ctx, outcome, "", attrKeys.Int(len(keys)), attrHits.Int(hits), attrMisses.Int(len(keys)-hits))
+	return r, "", nil
 }
 
 // readThrough fills found[i] for every key, from Redis or PostgreSQL. It
 // returns false when the database read failed: the caller then passes the
 // original statement through, so that the error is PostgreSQL's own answer
 // to it.
-func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys []string, keyParts [][]string, found []*rowcodec.Row) bool {
+func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
 	cn := c.c
 	token := proto.NewToken()
-	rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
-	res, err := proto.Read(rctx, cn.cfg.redis, metaKey(tag), keys, token, cn.cfg.lease.Milliseconds())
-	cancel()
+	var res proto.ReadResult
+	err := cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
+		rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
+		defer cancel()
+		var err error
+		res, err = proto.Read(rctx, cn.cfg.redis, metaKey(tag), keys, token, cn.cfg.lease.Milliseconds())
+		return err
+	}, attrKeys.Int(len(keys)))
 	if err != nil {
 		// Redis is unreachable: read the database, fill nothing.
 		res = proto.ReadResult{Rows: make([]proto.RowResult, len(keys))}
@@ -349,7 +386,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 	var leased []int
 	for i, r := range res.Rows {
 		if r.Corrupt {
-			cn.corrupt.Add(1)
+			cn.countCorrupt(ctx)
 		}
 		switch r.Outcome {
 		case proto.Hit:
@@ -357,11 +394,12 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 			if err == nil && imageMatches(&row, ti) {
 				found[i] = &row
 				cn.hits.Add(1)
+				hits++
 				continue
 			}
-			cn.corrupt.Add(1)
+			cn.countCorrupt(ctx)
 			key, img := keys[i], r.Image
-			cn.background(func(ctx context.Context) { _ = proto.Discard(ctx, cn.cfg.redis, key, img) })
+			cn.background(context.Background(), func(ctx context.Context) { _ = proto.Discard(ctx, cn.cfg.redis, key, img) })
 			missing = append(missing, i)
 		case proto.LeasedElse:
 			if f := cn.flights.join(keys[i], r.Owner); f != nil {
@@ -382,7 +420,12 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 	}
 	cn.misses.Add(int64(len(missing) + len(waits)))
 	if len(missing) > 0 {
-		rows, err := c.readRows(ctx, ti, keyParts, missing)
+		var rows map[int]*rowcodec.Row
+		err := cn.step(ctx, SpanDBQuery, func(ctx context.Context) error {
+			var err error
+			rows, err = c.readRows(ctx, ti, keyParts, missing)
+			return err
+		}, attrKeys.Int(len(missing)))
 		for j, i := range leased {
 			var row *rowcodec.Row
 			if err == nil {
@@ -391,13 +434,13 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 			cn.flights.finish(keys[i], token, myFlights[j], row, err)
 		}
 		if err != nil {
-			return false
+			return hits, false
 		}
 		for _, i := range missing {
 			found[i] = rows[i]
 		}
 		if len(leased) > 0 {
-			c.fill(ti, tag, keys, leased, token, res.Gen, rows)
+			c.fill(ctx, ti, tag, keys, leased, token, res.Gen, rows)
 		}
 	}
 	for j, f := range waits {
@@ -406,13 +449,13 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 			// The leader failed; read it ourselves.
 			rows, err := c.readRows(ctx, ti, keyParts, []int{waitIdx[j]})
 			if err != nil {
-				return false
+				return hits, false
 			}
 			row = rows[waitIdx[j]]
 		}
 		found[waitIdx[j]] = row
 	}
-	return true
+	return hits, true
 }
 
 // imageMatches reports whether a cached image has the table's current
@@ -512,7 +555,7 @@ func captureColumns(rows driver.Rows, ti *tableInfo) []rowcodec.Column {
 type rowsMeta = rows
 
 // fill stores the rows read under our lease, after the caller has them.
-func (c *conn) fill(ti *tableInfo, tag string, keys []string, leased []int, token, gen string, rows map[int]*rowcodec.Row) {
+func (c *conn) fill(ctx context.Context, ti *tableInfo, tag string, keys []string, leased []int, token, gen string, rows map[int]*rowcodec.Row) {
 	cn := c.c
 	fillKeys := make([]string, len(leased))
 	images := make([][]byte, len(leased))
@@ -526,8 +569,14 @@ func (c *conn) fill(ti *tableInfo, tag string, keys []string, leased []int, toke
 		}
 	}
 	ttl := cn.cfg.ttlFor(ti.ident).Milliseconds()
-	cn.background(func(ctx context.Context) {
-		_, _ = proto.Fill(ctx, cn.cfg.redis, metaKey(tag), fillKeys, token, gen, ttl, images)
+	cn.background(detach(ctx), func(ctx context.Context) {
+		_ = cn.step(ctx, SpanCacheFill, func(ctx context.Context) error {
+			n, err := proto.Fill(ctx, cn.cfg.redis, metaKey(tag), fillKeys, token, gen, ttl, images)
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.SetAttributes(attrStored.Int(n))
+			}
+			return err
+		}, attrKeys.Int(len(fillKeys)))
 	})
 }
 
@@ -663,11 +712,11 @@ func (f *flight) wait(ctx context.Context) (*rowcodec.Row, error) {
 
 // background runs a Redis operation that the caller does not wait for,
 // bounded by the Redis timeout.
-func (cn *connector) background(fn func(ctx context.Context)) {
+func (cn *connector) background(parent context.Context, fn func(ctx context.Context)) {
 	cn.bg.Add(1)
 	go func() {
 		defer cn.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), cn.cfg.timeout)
+		ctx, cancel := context.WithTimeout(parent, cn.cfg.timeout)
 		defer cancel()
 		fn(ctx)
 	}()

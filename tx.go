@@ -11,12 +11,18 @@ import (
 type tx struct {
 	inner driver.Tx
 	c     *conn
+	ctx   context.Context // BeginTx's context: the parent of the commit's spans
 }
 
 var _ driver.Tx = (*tx)(nil)
 
-func newTx(inner driver.Tx, c *conn) *tx {
-	t := &tx{inner: inner, c: c}
+var (
+	commitPlan   = &plan{operation: "COMMIT", passive: true}
+	rollbackPlan = &plan{operation: "ROLLBACK", passive: true}
+)
+
+func newTx(ctx context.Context, inner driver.Tx, c *conn) *tx {
+	t := &tx{inner: inner, c: c, ctx: detach(ctx)}
 	c.tx = t
 	c.pending = nil
 	return t
@@ -25,16 +31,23 @@ func newTx(inner driver.Tx, c *conn) *tx {
 // Commit places the transaction's intents, commits, and releases them. If
 // the intents cannot be placed under FailClosed, the transaction is rolled
 // back and the error wraps ErrCacheUnavailable: nothing was committed.
-func (t *tx) Commit() error {
+func (t *tx) Commit() (err error) {
 	c := t.c
+	ctx, o := c.startOp(t.ctx, commitPlan, "COMMIT")
+	defer func() { o.end(err) }()
 	ts := c.pending
 	c.pending, c.tx = nil, nil
-	after, err := c.guard(context.Background(), ts)
+	if len(ts) > 0 {
+		o.outcome(ctx, "write", "")
+	} else {
+		o.outcome(ctx, "bypass", "no_writes")
+	}
+	after, err := c.guard(ctx, ts)
 	if err != nil {
 		_ = t.inner.Rollback()
 		return err
 	}
-	err = t.inner.Commit()
+	err = c.c.step(ctx, SpanDBCommit, func(context.Context) error { return t.inner.Commit() })
 	if after != nil {
 		after(err == nil)
 	}
@@ -42,7 +55,10 @@ func (t *tx) Commit() error {
 }
 
 // Rollback rolls the inner transaction back; its error comes back unchanged.
-func (t *tx) Rollback() error {
+func (t *tx) Rollback() (err error) {
+	ctx, o := t.c.startOp(t.ctx, rollbackPlan, "ROLLBACK")
+	defer func() { o.end(err) }()
+	o.outcome(ctx, "bypass", "rollback")
 	t.c.pending, t.c.tx = nil, nil
 	return t.inner.Rollback()
 }

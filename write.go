@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/stdlib"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wtcache/wtcache/internal/proto"
 	"github.com/wtcache/wtcache/internal/recognize"
@@ -291,7 +293,12 @@ func (c *conn) placeIntents(ctx context.Context, ts targets, token string) (map[
 		if !t.tableWide && len(t.keys) == 0 {
 			continue
 		}
-		gen, err := proto.Intent(ctx, cn.cfg.redis, metaKey(t.tag), keyList(t.keys), token, cn.cfg.intentLifetime.Milliseconds(), t.tableWide)
+		var gen string
+		err := cn.step(ctx, SpanCacheIntents, func(ctx context.Context) error {
+			var err error
+			gen, err = proto.Intent(ctx, cn.cfg.redis, metaKey(t.tag), keyList(t.keys), token, cn.cfg.intentLifetime.Milliseconds(), t.tableWide)
+			return err
+		}, attrDBCollection.String(t.ti.ident.Name), attrKeys.Int(len(t.keys)), attribute.Bool("wtcache.table_wide", t.tableWide))
 		if err != nil {
 			return gens, err
 		}
@@ -302,37 +309,48 @@ func (c *conn) placeIntents(ctx context.Context, ts targets, token string) (map[
 
 // release ends the intents of ts after the write finished, whatever its
 // outcome, without making the caller wait.
-func (c *conn) release(ts targets, token string, gens map[uint32]string, ok bool) {
+func (c *conn) release(parent context.Context, ts targets, token string, gens map[uint32]string, ok bool) {
 	cn := c.c
 	if !ok {
 		ts.dropImages()
 	}
-	cn.background(func(ctx context.Context) {
+	cn.background(detach(parent), func(ctx context.Context) {
 		for oid, gen := range gens {
 			t := ts[oid]
-			ttl := cn.cfg.ttlFor(t.ti.ident).Milliseconds()
-			var err error
-			if t.tableWide {
-				_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), nil, token, gen, ttl, true, true, nil)
-			} else {
-				keys := keyList(t.keys)
-				var images [][]byte
-				if len(t.images) > 0 {
-					images = make([][]byte, len(keys))
-					for i, k := range keys {
-						images[i] = t.images[k]
+			cn.step(ctx, SpanCacheRelease, func(ctx context.Context) error {
+				ttl := cn.cfg.ttlFor(t.ti.ident).Milliseconds()
+				var err error
+				if t.tableWide {
+					_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), nil, token, gen, ttl, true, true, nil)
+				} else {
+					keys := keyList(t.keys)
+					var images [][]byte
+					if len(t.images) > 0 {
+						images = make([][]byte, len(keys))
+						for i, k := range keys {
+							images[i] = t.images[k]
+						}
 					}
+					_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), keys, token, gen, ttl, false, false, images)
 				}
-				_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), keys, token, gen, ttl, false, false, images)
-			}
-			if err != nil {
-				// The intents expire by themselves; a dead table intent
-				// moves the generation, a dead row intent leaves the row
-				// a miss. Count it.
-				cn.releaseFailures.Add(1)
-			}
+				if err != nil {
+					// The intents expire by themselves; a dead table intent
+					// moves the generation, a dead row intent leaves the
+					// row a miss. Count it.
+					cn.releaseFailures.Add(1)
+					cn.tel.relFail.Add(ctx, 1)
+				}
+				return err
+			}, attrDBCollection.String(t.ti.ident.Name), attrKeys.Int(len(t.keys)), attrBumps.Int(boolInt(t.tableWide)))
 		}
 	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func sortedOIDs(ts targets) []uint32 {
@@ -497,19 +515,22 @@ func (c *conn) guard(ctx context.Context, ts targets) (func(ok bool), error) {
 	gens, err := c.placeIntents(ctx, ts, token)
 	if err != nil {
 		if ctx.Err() != nil {
-			c.release(ts, token, gens, false)
+			c.release(ctx, ts, token, gens, false)
 			return nil, ctx.Err()
 		}
+		span := trace.SpanFromContext(ctx)
 		if c.c.cfg.failure == FailClosed {
-			c.release(ts, token, gens, false)
+			c.release(ctx, ts, token, gens, false)
+			span.SetAttributes(attrPolicy.String("fail"), attrDecision.String("refused"))
 			return nil, fmt.Errorf("%w: %v", ErrCacheUnavailable, err)
 		}
+		span.SetAttributes(attrPolicy.String("fallback"), attrDecision.String("fallback"))
 		for _, t := range ts {
 			c.c.markDirty(t.ti, t.tag)
 		}
-		return func(ok bool) { c.release(ts, token, gens, ok) }, nil
+		return func(ok bool) { c.release(ctx, ts, token, gens, ok) }, nil
 	}
-	return func(ok bool) { c.release(ts, token, gens, ok) }, nil
+	return func(ok bool) { c.release(ctx, ts, token, gens, ok) }, nil
 }
 
 // afterStatement updates what the connection knows after any statement.
@@ -542,7 +563,7 @@ func (c *conn) naiveRelease(ts targets, ok bool) {
 	if !ok {
 		ts.dropImages()
 	}
-	cn.background(func(ctx context.Context) {
+	cn.background(context.Background(), func(ctx context.Context) {
 		for _, t := range ts {
 			keys := keyList(t.keys)
 			images := make([][]byte, len(keys))

@@ -1,0 +1,287 @@
+package wtcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Observability. Every database/sql operation that goes through wtcache
+// gets one client span, named as the OpenTelemetry database conventions ask
+// ("SELECT accounts", "UPDATE accounts", "COMMIT"), with a child span for
+// each step it takes. Metrics count operations by outcome and time every
+// step. Attribute cardinality is bounded: table and operation, never a key
+// or a statement's text.
+
+// Span names of the steps.
+const (
+	SpanCacheLookup  = "wtcache.cache.lookup"  // reading rows (and leases) from Redis
+	SpanDBQuery      = "wtcache.db.query"      // a statement sent to PostgreSQL through Query
+	SpanDBExec       = "wtcache.db.exec"       // a statement sent to PostgreSQL through Exec
+	SpanCacheFill    = "wtcache.cache.fill"    // storing rows read on a miss (after the caller has them)
+	SpanCacheIntents = "wtcache.cache.intents" // placing write intents before a write can commit
+	SpanDBCommit     = "wtcache.db.commit"     // COMMIT sent to PostgreSQL
+	SpanCacheRelease = "wtcache.cache.release" // mirroring or invalidating after a write (after the caller returned)
+)
+
+// Attribute keys: the database conventions' and wtcache's own.
+const (
+	attrDBSystem     = attribute.Key("db.system.name")
+	attrDBNamespace  = attribute.Key("db.namespace")
+	attrDBCollection = attribute.Key("db.collection.name")
+	attrDBOperation  = attribute.Key("db.operation.name")
+	attrDBQueryText  = attribute.Key("db.query.text")
+	attrServerAddr   = attribute.Key("server.address")
+	attrErrorType    = attribute.Key("error.type")
+	attrOutcome      = attribute.Key("wtcache.outcome")       // hit, miss, partial, bypass, write
+	attrReason       = attribute.Key("wtcache.bypass.reason") // why a lookup went to PostgreSQL whole
+	attrKeys         = attribute.Key("wtcache.keys")          // keys looked up, or written by key
+	attrHits         = attribute.Key("wtcache.hits")
+	attrMisses       = attribute.Key("wtcache.misses")
+	attrTables       = attribute.Key("wtcache.tables")           // tables invalidated table-wide
+	attrBumps        = attribute.Key("wtcache.generation_bumps") // table generations moved
+	attrPolicy       = attribute.Key("wtcache.policy")           // fail or fallback
+	attrDecision     = attribute.Key("wtcache.policy.decision")  // refused, fallback
+	attrStored       = attribute.Key("wtcache.stored")           // images stored by a fill or a mirror
+	attrStep         = attribute.Key("wtcache.step")
+)
+
+// WithTracerProvider sets where spans go. Default: the global provider
+// (otel.GetTracerProvider), which records nothing until a program installs
+// an SDK.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tp = tp }
+}
+
+// WithMeterProvider sets where metrics go. Default: the global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.mp = mp }
+}
+
+// WithQueryText records the statement's text as db.query.text. Only the
+// text is recorded (with its $n placeholders), never argument values; a
+// statement with inlined literals records them, so it is off by default.
+func WithQueryText(on bool) Option {
+	return func(c *config) { c.queryText = on }
+}
+
+// WithStepSpans chooses whether the steps of an operation get spans of
+// their own (default true); the operation's span is always emitted.
+func WithStepSpans(on bool) Option {
+	return func(c *config) { c.noStepSpans = !on }
+}
+
+const instrumentation = "github.com/wtcache/wtcache"
+
+type telemetry struct {
+	tracer     trace.Tracer
+	steps      bool
+	queryText  bool
+	base       []attribute.KeyValue
+	ops        metric.Int64Counter
+	stepDur    metric.Float64Histogram
+	relFail    metric.Int64Counter
+	corrupt    metric.Int64Counter
+	optsMu     sync.Mutex
+	opOpts     map[opKey]metric.AddOption
+	stepOpts   map[string]metric.RecordOption
+	registered metric.Registration
+}
+
+type opKey struct{ table, op, outcome, reason string }
+
+func newTelemetry(cfg *config, cn *connector) *telemetry {
+	tp, mp := cfg.tp, cfg.mp
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	t := &telemetry{
+		tracer:    tp.Tracer(instrumentation),
+		steps:     !cfg.noStepSpans,
+		queryText: cfg.queryText,
+		base:      []attribute.KeyValue{attrDBSystem.String("postgresql")},
+		opOpts:    map[opKey]metric.AddOption{},
+		stepOpts:  map[string]metric.RecordOption{},
+	}
+	m := mp.Meter(instrumentation)
+	t.ops, _ = m.Int64Counter("wtcache.operations", metric.WithDescription("database/sql operations through wtcache, by outcome (hit, miss, partial, bypass with its reason, write)"))
+	t.stepDur, _ = m.Float64Histogram("wtcache.step.duration", metric.WithUnit("s"), metric.WithDescription("duration of each step: cache lookup, database statement, fill, intents, commit, release"))
+	t.relFail, _ = m.Int64Counter("wtcache.release.failures", metric.WithDescription("write intents that could not be released or mirrored and were left to expire"))
+	t.corrupt, _ = m.Int64Counter("wtcache.corrupt_entries", metric.WithDescription("cache entries rejected as corrupt, of the wrong type or from another encoding; each was removed"))
+	dirty, _ := m.Int64ObservableGauge("wtcache.dirty_tables", metric.WithDescription("tables this handle does not serve from Redis until it has invalidated them (fallback policy)"))
+	intents, _ := m.Int64ObservableCounter("wtcache.intents.expired", metric.WithDescription("intents this handle left to expire (same as release failures)"))
+	t.registered, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(dirty, int64(cn.dirtyN.Load()))
+		o.ObserveInt64(intents, cn.releaseFailures.Load())
+		return nil
+	}, dirty, intents)
+	return t
+}
+
+// countOp counts one operation; the attribute sets are built once.
+func (t *telemetry) countOp(ctx context.Context, table, op, outcome, reason string) {
+	k := opKey{table, op, outcome, reason}
+	t.optsMu.Lock()
+	o, ok := t.opOpts[k]
+	if !ok {
+		attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
+		if table != "" {
+			attrs = append(attrs, attrDBCollection.String(table))
+		}
+		if op != "" {
+			attrs = append(attrs, attrDBOperation.String(op))
+		}
+		if reason != "" {
+			attrs = append(attrs, attrReason.String(reason))
+		}
+		if len(t.opOpts) < 10000 {
+			o = metric.WithAttributeSet(attribute.NewSet(attrs...))
+			t.opOpts[k] = o
+		}
+	}
+	t.optsMu.Unlock()
+	if o == nil {
+		o = metric.WithAttributes(attrOutcome.String(outcome))
+	}
+	t.ops.Add(ctx, 1, o)
+}
+
+func (t *telemetry) recordStep(ctx context.Context, step string, d time.Duration) {
+	t.optsMu.Lock()
+	o, ok := t.stepOpts[step]
+	if !ok {
+		o = metric.WithAttributeSet(attribute.NewSet(attrStep.String(step)))
+		t.stepOpts[step] = o
+	}
+	t.optsMu.Unlock()
+	t.stepDur.Record(ctx, d.Seconds(), o)
+}
+
+// op is one database/sql operation being traced.
+type op struct {
+	t       *telemetry
+	span    trace.Span
+	table   string
+	name    string
+	start   time.Time
+	counted bool
+}
+
+// startOp starts the span of one operation.
+func (c *conn) startOp(ctx context.Context, p *plan, method string) (context.Context, *op) {
+	t := c.c.tel
+	o := &op{t: t, table: p.table, name: p.operation}
+	if o.name == "" {
+		o.name = method
+	}
+	spanName := o.name
+	if p.table != "" {
+		spanName += " " + p.table
+	}
+	ctx, o.span = t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindClient))
+	if o.span.IsRecording() {
+		attrs := append(make([]attribute.KeyValue, 0, 8), t.base...)
+		if c.sess.database != "" {
+			attrs = append(attrs, attrDBNamespace.String(c.sess.database))
+		}
+		if p.table != "" {
+			attrs = append(attrs, attrDBCollection.String(p.table))
+		}
+		if p.operation != "" {
+			attrs = append(attrs, attrDBOperation.String(p.operation))
+		}
+		if addr := c.serverAddr(); addr != "" {
+			attrs = append(attrs, attrServerAddr.String(addr))
+		}
+		if t.queryText && p.text != "" {
+			attrs = append(attrs, attrDBQueryText.String(p.text))
+		}
+		o.span.SetAttributes(attrs...)
+	}
+	return ctx, o
+}
+
+// outcome records how a lookup or statement was served.
+func (o *op) outcome(ctx context.Context, outcome, reason string, kv ...attribute.KeyValue) {
+	if o.span.IsRecording() {
+		o.span.SetAttributes(attrOutcome.String(outcome))
+		if reason != "" {
+			o.span.SetAttributes(attrReason.String(reason))
+		}
+		o.span.SetAttributes(kv...)
+	}
+	if !o.counted {
+		o.counted = true
+		o.t.countOp(ctx, o.table, o.name, outcome, reason)
+	}
+}
+
+// end ends the operation's span, recording err as the conventions say.
+func (o *op) end(err error) {
+	if err != nil && o.span.IsRecording() {
+		o.span.SetAttributes(attrErrorType.String(errorType(err)))
+		o.span.RecordError(err)
+		o.span.SetStatus(codes.Error, err.Error())
+	}
+	o.span.End()
+}
+
+// errorType is the SQLSTATE of a PostgreSQL error, else a short class.
+func errorType(err error) string {
+	var pg *pgconn.PgError
+	switch {
+	case errors.As(err, &pg):
+		return pg.Code
+	case errors.Is(err, ErrCacheUnavailable):
+		return "wtcache.cache_unavailable"
+	case errors.Is(err, context.Canceled):
+		return "context.canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "context.deadline_exceeded"
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// step runs a traced step: a child span (unless step spans are off) and a
+// duration in the step histogram.
+func (c *connector) step(ctx context.Context, name string, fn func(ctx context.Context) error, kv ...attribute.KeyValue) error {
+	t := c.tel
+	start := time.Now()
+	var span trace.Span
+	if t.steps {
+		ctx, span = t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindInternal))
+		if len(kv) > 0 && span.IsRecording() {
+			span.SetAttributes(kv...)
+		}
+	}
+	err := fn(ctx)
+	t.recordStep(ctx, name, time.Since(start))
+	if span != nil {
+		if err != nil && span.IsRecording() {
+			span.SetAttributes(attrErrorType.String(errorType(err)))
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+	return err
+}
+
+// detach returns a background context that carries ctx's span, for work
+// that outlives the caller (fills, releases): its spans stay children of
+// the operation's span.
+func detach(ctx context.Context) context.Context {
+	return trace.ContextWithSpan(context.Background(), trace.SpanFromContext(ctx))
+}
