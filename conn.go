@@ -147,7 +147,8 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 
 // exec is the common path of Exec on a connection and on a statement.
 func (c *conn) exec(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Result, error)) (res driver.Result, err error) {
-	ctx, o := c.startOp(ctx, p, "EXEC")
+	var o op
+	ctx = c.startOp(ctx, p, "EXEC", &o)
 	defer func() { o.end(err) }()
 	if !c.guarded(p) {
 		o.outcome(ctx, "bypass", reasonNotLookup)
@@ -239,12 +240,13 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 // a lookup is served by the cache; a write is guarded by intents that are
 // released when its rows are closed.
 func (c *conn) query(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Rows, error)) (rows driver.Rows, err error) {
-	ctx, o := c.startOp(ctx, p, "QUERY")
+	var o op
+	ctx = c.startOp(ctx, p, "QUERY", &o)
 	defer func() { o.end(err) }()
 	if p.lookup != nil {
 		if c.inTx() {
 			o.outcome(ctx, "bypass", reasonInTx)
-		} else if rows, ok, err := c.lookup(ctx, p, args, o); ok {
+		} else if rows, ok, err := c.lookup(ctx, p, args, &o); ok {
 			return rows, err
 		}
 	}

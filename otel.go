@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -83,7 +84,9 @@ func WithStepSpans(on bool) Option {
 const instrumentation = "github.com/wtcache/wtcache"
 
 type telemetry struct {
-	tracer     trace.Tracer
+	tracer     trace.Tracer // set when the user gave a provider
+	global     bool         // follow otel.GetTracerProvider()
+	globalTr   atomic.Pointer[globalTracer]
 	steps      bool
 	queryText  bool
 	base       []attribute.KeyValue
@@ -101,19 +104,19 @@ type opKey struct{ table, op, outcome, reason string }
 
 func newTelemetry(cfg *config, cn *connector) *telemetry {
 	tp, mp := cfg.tp, cfg.mp
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
 	t := &telemetry{
-		tracer:    tp.Tracer(instrumentation),
+		global:    cfg.tp == nil,
 		steps:     !cfg.noStepSpans,
 		queryText: cfg.queryText,
 		base:      []attribute.KeyValue{attrDBSystem.String("postgresql")},
 		opOpts:    map[opKey]metric.AddOption{},
 		stepOpts:  map[string]metric.RecordOption{},
+	}
+	if tp != nil {
+		t.tracer = tp.Tracer(instrumentation)
 	}
 	m := mp.Meter(instrumentation)
 	t.ops, _ = m.Int64Counter("wtcache.operations", metric.WithDescription("database/sql operations through wtcache, by outcome (hit, miss, partial, bypass with its reason, write)"))
@@ -129,6 +132,40 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 	}, dirty, intents)
 	return t
 }
+
+// globalTracer caches the tracer of the global provider it came from.
+type globalTracer struct {
+	tp trace.TracerProvider
+	tr trace.Tracer
+}
+
+// unsetGlobal is the type of the global provider before a program sets
+// one: a delegate that records nothing. Tracing through it would only cost
+// allocations, so wtcache skips spans until a provider is set.
+var unsetGlobal = fmt.Sprintf("%T", otel.GetTracerProvider())
+
+// tracerNow returns the tracer to use, or nil when nothing would record.
+func (t *telemetry) tracerNow() trace.Tracer {
+	if !t.global {
+		return t.tracer
+	}
+	tp := otel.GetTracerProvider()
+	if g := t.globalTr.Load(); g != nil && g.tp == tp {
+		return g.tr
+	}
+	if fmt.Sprintf("%T", tp) == unsetGlobal {
+		return nil
+	}
+	g := &globalTracer{tp: tp, tr: tp.Tracer(instrumentation)}
+	t.globalTr.Store(g)
+	return g.tr
+}
+
+var (
+	clientKind   = trace.WithSpanKind(trace.SpanKindClient)
+	internalKind = trace.WithSpanKind(trace.SpanKindInternal)
+	noopSpan     = trace.SpanFromContext(context.Background())
+)
 
 // countOp counts one operation; the attribute sets are built once.
 func (t *telemetry) countOp(ctx context.Context, table, op, outcome, reason string) {
@@ -180,17 +217,21 @@ type op struct {
 }
 
 // startOp starts the span of one operation.
-func (c *conn) startOp(ctx context.Context, p *plan, method string) (context.Context, *op) {
+func (c *conn) startOp(ctx context.Context, p *plan, method string, o *op) context.Context {
 	t := c.c.tel
-	o := &op{t: t, table: p.table, name: p.operation}
+	*o = op{t: t, table: p.table, name: p.operation, span: noopSpan}
 	if o.name == "" {
 		o.name = method
+	}
+	tr := t.tracerNow()
+	if tr == nil {
+		return ctx
 	}
 	spanName := o.name
 	if p.table != "" {
 		spanName += " " + p.table
 	}
-	ctx, o.span = t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, o.span = tr.Start(ctx, spanName, clientKind)
 	if o.span.IsRecording() {
 		attrs := append(make([]attribute.KeyValue, 0, 8), t.base...)
 		if c.sess.database != "" {
@@ -210,7 +251,7 @@ func (c *conn) startOp(ctx context.Context, p *plan, method string) (context.Con
 		}
 		o.span.SetAttributes(attrs...)
 	}
-	return ctx, o
+	return ctx
 }
 
 // outcome records how a lookup or statement was served.
@@ -260,8 +301,8 @@ func (c *connector) step(ctx context.Context, name string, fn func(ctx context.C
 	t := c.tel
 	start := time.Now()
 	var span trace.Span
-	if t.steps {
-		ctx, span = t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindInternal))
+	if tr := t.tracerNow(); t.steps && tr != nil && trace.SpanFromContext(ctx).SpanContext().IsSampled() {
+		ctx, span = tr.Start(ctx, name, internalKind)
 		if len(kv) > 0 && span.IsRecording() {
 			span.SetAttributes(kv...)
 		}

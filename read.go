@@ -31,6 +31,7 @@ type boundLookup struct {
 	multi    int   // primary-key position fed by IN/ANY, -1 if none
 	nullCols []int // columns that must be NULL
 	proj     []int // column indexes returned, in order
+	star     bool  // proj is every column in table order, under their own names
 	names    []string
 	order    int // 0 none, 1 ascending, -1 descending on the multi column
 	maxParam int
@@ -88,6 +89,7 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 			b.proj = append(b.proj, i)
 			b.names = append(b.names, c.name)
 		}
+		b.star = true
 	} else {
 		for _, oc := range l.Columns {
 			col, ok := ti.colIdx[oc.Column]
@@ -329,7 +331,7 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 		return nil, reasonArguments, nil
 	}
 
-	tag := tableTag(cn.cfg.prefix, c.sess.database, c.sess.role, ti.ident)
+	tag := c.tag(ti)
 	keys := make([]string, len(keyParts))
 	for i, kp := range keyParts {
 		keys[i] = rowKey(tag, kp)
@@ -622,6 +624,15 @@ func (b *boundLookup) result(found []*rowcodec.Row, limit, offset int64) *cached
 	}
 	if meta == nil {
 		return nil
+	}
+	if b.star {
+		// Every column in table order: the decoded rows serve as they are.
+		cr.cols = *meta
+		cr.rows = make([][]any, len(sel))
+		for i, r := range sel {
+			cr.rows[i] = r.Values
+		}
+		return cr
 	}
 	cr.cols = make([]rowcodec.Column, len(b.proj))
 	for i, ci := range b.proj {

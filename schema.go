@@ -110,6 +110,7 @@ type session struct {
 	database string
 	role     string
 	resolved map[recognize.Table]uint32
+	tags     map[*tableInfo]string // key hash tags, by table version
 }
 
 func (s *session) reset() { *s = session{} }
@@ -158,7 +159,7 @@ func (c *conn) ensureSession(ctx context.Context) error {
 		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
 	}
 	c.sess = session{ready: true, database: asString(rows[0][0]), role: asString(rows[0][1]),
-		resolved: make(map[recognize.Table]uint32)}
+		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]string)}
 	return nil
 }
 

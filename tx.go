@@ -33,7 +33,8 @@ func newTx(ctx context.Context, inner driver.Tx, c *conn) *tx {
 // back and the error wraps ErrCacheUnavailable: nothing was committed.
 func (t *tx) Commit() (err error) {
 	c := t.c
-	ctx, o := c.startOp(t.ctx, commitPlan, "COMMIT")
+	var o op
+	ctx := c.startOp(t.ctx, commitPlan, "COMMIT", &o)
 	defer func() { o.end(err) }()
 	ts := c.pending
 	c.pending, c.tx = nil, nil
@@ -56,7 +57,8 @@ func (t *tx) Commit() (err error) {
 
 // Rollback rolls the inner transaction back; its error comes back unchanged.
 func (t *tx) Rollback() (err error) {
-	ctx, o := t.c.startOp(t.ctx, rollbackPlan, "ROLLBACK")
+	var o op
+	ctx := t.c.startOp(t.ctx, rollbackPlan, "ROLLBACK", &o)
 	defer func() { o.end(err) }()
 	o.outcome(ctx, "bypass", "rollback")
 	t.c.pending, t.c.tx = nil, nil

@@ -145,8 +145,17 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 	return ts, nil
 }
 
+// tag is the hash tag of ti's keys in this session's namespace.
 func (c *conn) tag(ti *tableInfo) string {
-	return tableTag(c.c.cfg.prefix, c.sess.database, c.sess.role, ti.ident)
+	if t, ok := c.sess.tags[ti]; ok {
+		return t
+	}
+	t := tableTag(c.c.cfg.prefix, c.sess.database, c.sess.role, ti.ident)
+	if len(c.sess.tags) > 1024 {
+		clear(c.sess.tags)
+	}
+	c.sess.tags[ti] = t
+	return t
 }
 
 // addTarget adds ti (and, through cascading foreign keys, its children).

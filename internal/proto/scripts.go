@@ -21,20 +21,35 @@ import "github.com/redis/go-redis/v9"
 
 // prelude defines helpers shared by all scripts.
 const prelude = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowms = nil
+local function now()
+  if nowms == nil then
+    local t = redis.call('TIME')
+    nowms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return nowms
+end
+
+-- hgetall(key): the hash's fields, or nil after deleting a key of another
+-- type (a corrupt entry).
+local function hgetall(key)
+  local h = redis.pcall('HGETALL', key)
+  if type(h) == 'table' and h.err then
+    redis.call('DEL', key)
+    return nil
+  end
+  return h
+end
 
 -- meta(newgen): current generation and whether a live table intent exists.
 local function meta(newgen)
-  local ty = redis.call('TYPE', KEYS[1]).ok
-  if ty ~= 'hash' and ty ~= 'none' then redis.call('DEL', KEYS[1]) end
-  local m = redis.call('HGETALL', KEYS[1])
+  local m = hgetall(KEYS[1]) or {}
   local gen, locked, dead = nil, false, false
   for i = 1, #m, 2 do
     local f = m[i]
     if f == 'gen' then gen = m[i+1]
     elseif string.sub(f, 1, 2) == 'w:' then
-      if tonumber(m[i+1]) > now then locked = true
+      if tonumber(m[i+1]) > now() then locked = true
       else redis.call('HDEL', KEYS[1], f); dead = true end
     end
   end
@@ -48,17 +63,15 @@ end
 -- row(key): the fields of a row hash, dead intents removed.
 local function row(key)
   local r = {intents = 0}
-  local ty = redis.call('TYPE', key).ok
-  if ty ~= 'hash' and ty ~= 'none' then
-    redis.call('DEL', key)
+  local h = hgetall(key)
+  if h == nil then
     r.corrupt = true
     return r
   end
-  local h = redis.call('HGETALL', key)
   for i = 1, #h, 2 do
     local f = h[i]
     if string.sub(f, 1, 2) == 'i:' then
-      if tonumber(h[i+1]) > now then r.intents = r.intents + 1
+      if tonumber(h[i+1]) > now() then r.intents = r.intents + 1
       else redis.call('HDEL', key, f) end
     else r[f] = h[i+1] end
   end
@@ -88,11 +101,11 @@ for k = 2, #KEYS do
     out[#out+1] = 'L'; out[#out+1] = r.corrupt and 'corrupt' or ''
   elseif r.v and r.g == gen then
     out[#out+1] = 'H'; out[#out+1] = r.v
-  elseif r.l and tonumber(r.ld or '0') > now then
+  elseif r.l and tonumber(r.ld or '0') > now() then
     out[#out+1] = 'O'; out[#out+1] = r.l
   else
     if r.v then redis.call('HDEL', key, 'v', 'g') end
-    redis.call('HSET', key, 'l', ARGV[1], 'ld', now + tonumber(ARGV[2]))
+    redis.call('HSET', key, 'l', ARGV[1], 'ld', now() + tonumber(ARGV[2]))
     keepalive(key, tonumber(ARGV[2]))
     out[#out+1] = 'M'; out[#out+1] = r.corrupt and 'corrupt' or ''
   end
@@ -131,7 +144,7 @@ return stored
 // placed. Returns the generation.
 var intentScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
-local deadline = now + tonumber(ARGV[2])
+local deadline = now() + tonumber(ARGV[2])
 if ARGV[4] == '1' then
   redis.call('HSET', KEYS[1], 'w:' .. ARGV[1], deadline)
   return gen

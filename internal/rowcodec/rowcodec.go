@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sync"
 	"time"
 )
 
@@ -241,16 +242,84 @@ func (r *reader) str() string {
 	return string(r.bytes(int(n)))
 }
 
+// headers caches decoded column lists by their encoded bytes: every row of
+// a table carries the same header, so a hit decodes only its values. The
+// cached slices are shared and must not be modified.
+var headers struct {
+	sync.RWMutex
+	m map[string][]Column
+}
+
+const maxHeaders = 4096
+
 // Decode decodes an image. Every value is a fresh copy: the caller may keep
-// or modify it.
+// or modify it. The Columns slice may be shared with other rows: read it,
+// never modify it.
 func Decode(img []byte) (Row, error) {
 	if len(img) < 2 || img[0] != magic || img[1] != Version {
 		return Row{}, ErrCorrupt
 	}
 	r := &reader{b: img[2:]}
+	cols, err := decodeHeader(r)
+	if err != nil {
+		return Row{}, err
+	}
+	return decodeValues(r, cols)
+}
+
+func decodeHeader(r *reader) ([]Column, error) {
+	start := r.b
+	// The header's length is not stored: skip over it (without
+	// allocating) to find its end, then look its bytes up.
+	if !skipHeader(r) {
+		return nil, ErrCorrupt
+	}
+	hdr := start[:len(start)-len(r.b)]
+	headers.RLock()
+	cached, ok := headers.m[string(hdr)]
+	headers.RUnlock()
+	if ok {
+		return cached, nil
+	}
+	cols, err := parseHeader(&reader{b: hdr})
+	if err != nil {
+		return nil, err
+	}
+	headers.Lock()
+	if headers.m == nil || len(headers.m) >= maxHeaders {
+		headers.m = make(map[string][]Column)
+	}
+	headers.m[string(hdr)] = cols
+	headers.Unlock()
+	return cols, nil
+}
+
+func skipHeader(r *reader) bool {
 	n := r.uvarint()
 	if r.err || n > uint64(len(r.b)) {
-		return Row{}, ErrCorrupt
+		return false
+	}
+	for i := uint64(0); i < n && !r.err; i++ {
+		r.bytes(int(min(r.uvarint(), uint64(len(r.b)+1)))) // name
+		r.bytes(4)                                         // type OID
+		r.bytes(int(min(r.uvarint(), uint64(len(r.b)+1)))) // database type
+		r.byte1()                                          // scan type
+		f := r.byte1()
+		if f&1 != 0 {
+			r.varint()
+		}
+		if f&2 != 0 {
+			r.varint()
+			r.varint()
+		}
+	}
+	return !r.err
+}
+
+func parseHeader(r *reader) ([]Column, error) {
+	n := r.uvarint()
+	if r.err || n > uint64(len(r.b)) {
+		return nil, ErrCorrupt
 	}
 	cols := make([]Column, n)
 	for i := range cols {
@@ -262,7 +331,7 @@ func Decode(img []byte) (Row, error) {
 		c.DatabaseType = r.str()
 		code := r.byte1()
 		if int(code) >= len(scanTypes) {
-			return Row{}, ErrCorrupt
+			return nil, ErrCorrupt
 		}
 		c.ScanType = scanTypes[code]
 		f := r.byte1()
@@ -275,10 +344,14 @@ func Decode(img []byte) (Row, error) {
 			c.Scale = r.varint()
 		}
 		if r.err {
-			return Row{}, ErrCorrupt
+			return nil, ErrCorrupt
 		}
 	}
-	vals := make([]any, n)
+	return cols, nil
+}
+
+func decodeValues(r *reader, cols []Column) (Row, error) {
+	vals := make([]any, len(cols))
 	for i := range vals {
 		switch tag := r.byte1(); tag {
 		case tagNil:
