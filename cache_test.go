@@ -596,3 +596,38 @@ func TestWritesAreMirrored(t *testing.T) {
 	hitWith(5, 95)
 	hitWith(6, 105)
 }
+
+// TestInvalidateWritesWrapperCannotSee: a write by another program leaves
+// the cache stale (documented); Invalidate repairs it, by key and by table.
+func TestInvalidateWritesWrapperCannotSee(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	db, c := e.open(t, "")
+	other := e.plain(t)
+	ctx := context.Background()
+	for _, id := range []int{1, 2} {
+		warm(t, db, c, id)
+	}
+	mustExec(t, other, "UPDATE wt_accounts SET balance = 0 WHERE id IN (1, 2)")
+	if got := balance(t, db, 1); got != 100 {
+		t.Fatalf("expected the documented staleness after a write that bypassed wtcache, got %d", got)
+	}
+	if err := Invalidate(ctx, db, "wt_accounts", int64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := balance(t, db, 1); got != 0 {
+		t.Fatalf("after Invalidate by key: %d, want 0", got)
+	}
+	if got := balance(t, db, 2); got != 100 {
+		t.Fatalf("row 2 should still be the stale cached row before the table is invalidated, got %d", got)
+	}
+	if err := Invalidate(ctx, db, "public.wt_accounts"); err != nil {
+		t.Fatal(err)
+	}
+	if got := balance(t, db, 2); got != 0 {
+		t.Fatalf("after Invalidate of the table: %d, want 0", got)
+	}
+	if err := Invalidate(ctx, other, "wt_accounts"); !errors.Is(err, ErrNotWtcache) {
+		t.Fatalf("Invalidate on a plain pgx handle: %v", err)
+	}
+}
