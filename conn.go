@@ -141,22 +141,41 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // or Execer on the inner connection it returns driver.ErrSkip, and
 // database/sql prepares the statement instead.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	p := c.c.plans.get(query)
-	return c.exec(ctx, p, args, func() (driver.Result, error) { return c.execInner(ctx, query, args) })
+	return c.exec(ctx, c.c.plans.get(query), nil, args)
 }
 
-// exec is the common path of Exec on a connection and on a statement.
-func (c *conn) exec(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Result, error)) (res driver.Result, err error) {
+// runExec runs the statement itself: on s when it is prepared, else
+// unprepared with the plan's text.
+func (c *conn) runExec(ctx context.Context, p *plan, s *stmt, args []driver.NamedValue) (driver.Result, error) {
+	if s != nil {
+		return s.execInner(ctx, args)
+	}
+	return c.execInner(ctx, p.text, args)
+}
+
+func (c *conn) runQuery(ctx context.Context, p *plan, s *stmt, args []driver.NamedValue) (driver.Rows, error) {
+	if s != nil {
+		return s.queryInner(ctx, args)
+	}
+	return c.queryInner(ctx, p.text, args)
+}
+
+// exec is the common path of Exec on a connection and on a statement (s).
+func (c *conn) exec(ctx context.Context, p *plan, s *stmt, args []driver.NamedValue) (res driver.Result, err error) {
 	var o op
 	ctx = c.startOp(ctx, p, "EXEC", &o)
 	defer func() { o.end(err) }()
 	if !c.guarded(p) {
 		o.outcome(ctx, "bypass", reasonNotLookup)
-		err = c.c.step(ctx, SpanDBExec, func(context.Context) error {
-			var err error
-			res, err = run()
-			return err
-		})
+		if o.traced() {
+			err = c.c.step(ctx, SpanDBExec, func(ctx context.Context) error {
+				var err error
+				res, err = c.runExec(ctx, p, s, args)
+				return err
+			})
+		} else {
+			res, err = c.runExec(ctx, p, s, args)
+		}
 		c.afterStatement(p)
 		return res, err
 	}
@@ -168,9 +187,9 @@ func (c *conn) exec(ctx context.Context, p *plan, args []driver.NamedValue, run 
 	err = c.c.step(ctx, SpanDBExec, func(ctx context.Context) error {
 		var err error
 		if m != nil {
-			res, err = c.execMirrored(ctx, m, args, run)
+			res, err = c.execMirrored(ctx, m, p, s, args)
 		} else {
-			res, err = run()
+			res, err = c.runExec(ctx, p, s, args)
 		}
 		return err
 	})
@@ -186,7 +205,7 @@ func (c *conn) exec(ctx context.Context, p *plan, args []driver.NamedValue, run 
 // its error. An error that may come from the added clause (class 42:
 // syntax or privileges) makes it run the original statement instead, in
 // autocommit where the failed attempt changed nothing.
-func (c *conn) execMirrored(ctx context.Context, m *mirror, args []driver.NamedValue, run func() (driver.Result, error)) (driver.Result, error) {
+func (c *conn) execMirrored(ctx context.Context, m *mirror, p *plan, s *stmt, args []driver.NamedValue) (driver.Result, error) {
 	rows, err := c.queryInner(ctx, m.text, args)
 	if err == nil {
 		n, cerr := m.collect(rows, c.c.cfg.maxEntry)
@@ -201,7 +220,7 @@ func (c *conn) execMirrored(ctx context.Context, m *mirror, args []driver.NamedV
 	m.t.images = nil
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "42") && !c.inTx() {
-		return run()
+		return c.runExec(ctx, p, s, args)
 	}
 	return nil, err
 }
@@ -232,14 +251,13 @@ func (c *conn) execInner(ctx context.Context, query string, args []driver.NamedV
 // QueryContext runs a query without preparing it, with the same fallbacks
 // as ExecContext.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	p := c.c.plans.get(query)
-	return c.query(ctx, p, args, func() (driver.Rows, error) { return c.queryInner(ctx, query, args) })
+	return c.query(ctx, c.c.plans.get(query), nil, args)
 }
 
-// query is the common path of Query on a connection and on a statement:
-// a lookup is served by the cache; a write is guarded by intents that are
-// released when its rows are closed.
-func (c *conn) query(ctx context.Context, p *plan, args []driver.NamedValue, run func() (driver.Rows, error)) (rows driver.Rows, err error) {
+// query is the common path of Query on a connection and on a statement
+// (s): a lookup is served by the cache; a write is guarded by intents that
+// are released when its rows are closed.
+func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedValue) (rows driver.Rows, err error) {
 	var o op
 	ctx = c.startOp(ctx, p, "QUERY", &o)
 	defer func() { o.end(err) }()
@@ -265,11 +283,15 @@ func (c *conn) query(ctx context.Context, p *plan, args []driver.NamedValue, run
 	if p.lookup == nil {
 		o.outcome(ctx, "bypass", reasonNotLookup)
 	}
-	err = c.c.step(ctx, SpanDBQuery, func(context.Context) error {
-		var err error
-		rows, err = run()
-		return err
-	})
+	if o.traced() {
+		err = c.c.step(ctx, SpanDBQuery, func(ctx context.Context) error {
+			var err error
+			rows, err = c.runQuery(ctx, p, s, args)
+			return err
+		})
+	} else {
+		rows, err = c.runQuery(ctx, p, s, args)
+	}
 	c.afterStatement(p)
 	if err != nil {
 		if after != nil {

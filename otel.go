@@ -90,12 +90,11 @@ type telemetry struct {
 	steps      bool
 	queryText  bool
 	base       []attribute.KeyValue
-	ops        metric.Int64Counter
+	opCounts   sync.Map // opKey -> *opCount
 	stepDur    metric.Float64Histogram
 	relFail    metric.Int64Counter
 	corrupt    metric.Int64Counter
 	optsMu     sync.Mutex
-	opOpts     map[opKey]metric.AddOption
 	stepOpts   map[string]metric.RecordOption
 	registered metric.Registration
 }
@@ -112,14 +111,13 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 		steps:     !cfg.noStepSpans,
 		queryText: cfg.queryText,
 		base:      []attribute.KeyValue{attrDBSystem.String("postgresql")},
-		opOpts:    map[opKey]metric.AddOption{},
 		stepOpts:  map[string]metric.RecordOption{},
 	}
 	if tp != nil {
 		t.tracer = tp.Tracer(instrumentation)
 	}
 	m := mp.Meter(instrumentation)
-	t.ops, _ = m.Int64Counter("wtcache.operations", metric.WithDescription("database/sql operations through wtcache, by outcome (hit, miss, partial, bypass with its reason, write)"))
+	ops, _ := m.Int64ObservableCounter("wtcache.operations", metric.WithDescription("database/sql operations through wtcache, by outcome (hit, miss, partial, bypass with its reason, write)"))
 	t.stepDur, _ = m.Float64Histogram("wtcache.step.duration", metric.WithUnit("s"), metric.WithDescription("duration of each step: cache lookup, database statement, fill, intents, commit, release"))
 	t.relFail, _ = m.Int64Counter("wtcache.release.failures", metric.WithDescription("write intents that could not be released or mirrored and were left to expire"))
 	t.corrupt, _ = m.Int64Counter("wtcache.corrupt_entries", metric.WithDescription("cache entries rejected as corrupt, of the wrong type or from another encoding; each was removed"))
@@ -128,8 +126,13 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 	t.registered, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(dirty, int64(cn.dirtyN.Load()))
 		o.ObserveInt64(intents, cn.releaseFailures.Load())
+		t.opCounts.Range(func(_, v any) bool {
+			oc := v.(*opCount)
+			o.ObserveInt64(ops, oc.n.Load(), oc.attrs)
+			return true
+		})
 		return nil
-	}, dirty, intents)
+	}, dirty, intents, ops)
 	return t
 }
 
@@ -167,32 +170,33 @@ var (
 	noopSpan     = trace.SpanFromContext(context.Background())
 )
 
-// countOp counts one operation; the attribute sets are built once.
-func (t *telemetry) countOp(ctx context.Context, table, op, outcome, reason string) {
+// opCount counts the operations of one attribute set. Counting is an
+// atomic add on the hot path; the metric SDK reads the counts when it
+// collects (an observable counter), so an operation costs no allocation.
+type opCount struct {
+	n     atomic.Int64
+	attrs metric.ObserveOption
+}
+
+// countOp counts one operation.
+func (t *telemetry) countOp(_ context.Context, table, op, outcome, reason string) {
 	k := opKey{table, op, outcome, reason}
-	t.optsMu.Lock()
-	o, ok := t.opOpts[k]
-	if !ok {
-		attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
-		if table != "" {
-			attrs = append(attrs, attrDBCollection.String(table))
-		}
-		if op != "" {
-			attrs = append(attrs, attrDBOperation.String(op))
-		}
-		if reason != "" {
-			attrs = append(attrs, attrReason.String(reason))
-		}
-		if len(t.opOpts) < 10000 {
-			o = metric.WithAttributeSet(attribute.NewSet(attrs...))
-			t.opOpts[k] = o
-		}
+	if v, ok := t.opCounts.Load(k); ok {
+		v.(*opCount).n.Add(1)
+		return
 	}
-	t.optsMu.Unlock()
-	if o == nil {
-		o = metric.WithAttributes(attrOutcome.String(outcome))
+	attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
+	if table != "" {
+		attrs = append(attrs, attrDBCollection.String(table))
 	}
-	t.ops.Add(ctx, 1, o)
+	if op != "" {
+		attrs = append(attrs, attrDBOperation.String(op))
+	}
+	if reason != "" {
+		attrs = append(attrs, attrReason.String(reason))
+	}
+	v, _ := t.opCounts.LoadOrStore(k, &opCount{attrs: metric.WithAttributeSet(attribute.NewSet(attrs...))})
+	v.(*opCount).n.Add(1)
 }
 
 func (t *telemetry) recordStep(ctx context.Context, step string, d time.Duration) {
@@ -268,6 +272,10 @@ func (o *op) outcome(ctx context.Context, outcome, reason string, kv ...attribut
 		o.t.countOp(ctx, o.table, o.name, outcome, reason)
 	}
 }
+
+// traced reports whether the operation's span records, so that its steps
+// get spans too.
+func (o *op) traced() bool { return o.span.IsRecording() && o.t.steps }
 
 // end ends the operation's span, recording err as the conventions say.
 func (o *op) end(err error) {

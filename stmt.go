@@ -47,7 +47,7 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 // ExecContext forwards, or falls back to the legacy Exec as database/sql
 // would.
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return s.c.exec(ctx, s.p, args, func() (driver.Result, error) { return s.execInner(ctx, args) })
+	return s.c.exec(ctx, s.p, s, args)
 }
 
 func (s *stmt) execInner(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
@@ -66,7 +66,7 @@ func (s *stmt) execInner(ctx context.Context, args []driver.NamedValue) (driver.
 
 // QueryContext forwards, or falls back to the legacy Query.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return s.c.query(ctx, s.p, args, func() (driver.Rows, error) { return s.queryInner(ctx, args) })
+	return s.c.query(ctx, s.p, s, args)
 }
 
 func (s *stmt) queryInner(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
