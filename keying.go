@@ -20,8 +20,8 @@ import (
 // table-wide intents. The part in braces is a Redis Cluster hash tag: all
 // keys of one table live in one slot, so that each protocol script, which
 // reads the table's meta key with its rows, runs on one node. Components
-// are escaped so that the encoding is unambiguous: ':', '{', '}', '%' and
-// bytes outside printable ASCII become %XX.
+// are escaped so that the encoding is unambiguous: ':', '{', '}', '%', '/',
+// '.' and bytes outside printable ASCII become %XX.
 //
 // Primary-key values are normalised by the column's type before they are
 // encoded: the same row asked for with int64(5), int32(5) or "5" has one
@@ -56,7 +56,7 @@ func escapeKeyPart(b *strings.Builder, s string) {
 	const hexdig = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == ':' || c == '{' || c == '}' || c == '%' {
+		if c <= ' ' || c >= 0x7f || c == ':' || c == '{' || c == '}' || c == '%' || c == '/' || c == '.' {
 			b.WriteByte('%')
 			b.WriteByte(hexdig[c>>4])
 			b.WriteByte(hexdig[c&15])

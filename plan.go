@@ -42,7 +42,10 @@ func newPlan(query string) *plan {
 			if len(p.class.Statements) == 1 {
 				p.txOp = s.Tx
 			}
-			if s.Tx == recognize.TxCommit {
+			// COMMIT, and the ones that end a transaction in other ways
+			// (COMMIT AND CHAIN, PREPARE TRANSACTION, ...): the pending
+			// writes get their intents before and their release after.
+			if s.Tx == recognize.TxCommit || s.Tx == recognize.TxOther {
 				p.commits = true
 			}
 		case recognize.KindSession:

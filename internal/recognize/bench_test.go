@@ -26,3 +26,15 @@ func BenchmarkClassify(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClassifyParallel runs the lookup of GORM's First on every
+// processor: the scratch buffers come from a sync.Pool.
+func BenchmarkClassifyParallel(b *testing.B) {
+	q := benchQueries[0].sql
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			Classify(q)
+		}
+	})
+}

@@ -85,10 +85,16 @@ func classifyStatement(st *Statement, src string, toks []token, single bool) {
 		i := 1
 		analyze := false
 		if c.is(1, tkLParen) {
+			// EXPLAIN (option [value], ...): an option name may also be
+			// quoted ("analyze") or a string; a name written with escapes
+			// (U&"\0061nalyze", E'...') may be ANALYZE too.
 			end := c.closeParen(1)
 			for j := 2; j < end; j++ {
-				if c.kw(j, "analyze") || c.kw(j, "analyse") {
+				switch t := c.toks[j]; t.kind {
+				case tkUIdent, tkOtherString, tkEString, tkDollar:
 					analyze = true
+				default:
+					analyze = analyze || c.namedAnalyze(t)
 				}
 			}
 			i = end + 1
@@ -116,6 +122,21 @@ func classifyStatement(st *Statement, src string, toks []token, single bool) {
 		st.Lookup = nil
 		st.Write = nil
 	}
+}
+
+// namedAnalyze reports whether t spells ANALYZE or ANALYSE in any case, as a
+// keyword, a quoted identifier or a string.
+func (c *classifier) namedAnalyze(t token) bool {
+	var w string
+	switch t.kind {
+	case tkIdent:
+		w = c.src[t.pos:t.end]
+	case tkQIdent, tkString:
+		w = c.src[t.pos+1 : t.end-1]
+	default:
+		return false
+	}
+	return eqFold(w, "analyze") || eqFold(w, "analyse")
 }
 
 func (c *classifier) dispatch(st *Statement, single bool) {
@@ -407,8 +428,7 @@ func (c *classifier) tx(st *Statement) {
 				if c.kw(i, "savepoint") {
 					i++
 				}
-				st.Tx = TxRollbackTo
-				st.SavepointName = c.savepoint(i)
+				c.savepoint(st, TxRollbackTo, i)
 				return
 			}
 		}
@@ -418,24 +438,25 @@ func (c *classifier) tx(st *Statement) {
 			st.Tx = TxRollback
 		}
 	case c.kw(0, "savepoint"):
-		st.Tx = TxSavepoint
-		st.SavepointName = c.savepoint(1)
+		c.savepoint(st, TxSavepoint, 1)
 	case c.kw(0, "release"):
 		i := 1
 		if c.kw(i, "savepoint") {
 			i++
 		}
-		st.Tx = TxRelease
-		st.SavepointName = c.savepoint(i)
+		c.savepoint(st, TxRelease, i)
 	}
 }
 
-func (c *classifier) savepoint(i int) string {
-	if i >= len(c.toks) {
-		return ""
+// savepoint sets op and the savepoint name at toks[i]; a name it cannot read
+// (U&"...", missing) makes the statement TxOther.
+func (c *classifier) savepoint(st *Statement, op TxOp, i int) {
+	name, ok := identName(c.src, c.tok(i))
+	if !ok {
+		st.Tx = TxOther
+		return
 	}
-	name, _ := identName(c.src, c.toks[i])
-	return name
+	st.Tx, st.SavepointName = op, name
 }
 
 // create classifies CREATE. Tables, views, indexes, triggers, rules and
@@ -591,7 +612,10 @@ func (c *classifier) alter(st *Statement) {
 		case (c.kw(j, "attach") || c.kw(j, "detach")) && c.kw(j+1, "partition"):
 			c.addName(st, j+2)
 		case c.kw(j, "inherit"):
-			c.addName(st, j+1)
+			// [NO] INHERIT parent; a constraint's NO INHERIT names nothing.
+			if p, _, ok := qualifiedName(c.src, c.toks, j+1); ok {
+				st.Tables = addTable(st.Tables, p)
+			}
 		}
 	}
 }

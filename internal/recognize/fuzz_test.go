@@ -94,6 +94,7 @@ func checkStatement(t *testing.T, sql string, st Statement, n int) {
 	canon := l.String()
 	back := Classify(canon)
 	if len(back.Statements) != 1 || back.Statements[0].Lookup == nil ||
+		back.Statements[0].Kind != KindRead || back.Statements[0].Locking ||
 		!reflect.DeepEqual(*back.Statements[0].Lookup, *l) {
 		var got any
 		if len(back.Statements) == 1 && back.Statements[0].Lookup != nil {

@@ -43,6 +43,7 @@ const (
 	fJunk                         // tkNumber, tkParam: malformed or followed by identifier characters
 	fNotDecimal                   // tkNumber: hexadecimal, octal, binary, or with '_' separators
 	fFraction                     // tkNumber: has a '.' or an exponent
+	fNonASCII                     // tkIdent: has a byte >= 0x80 (folded differently in single-byte server encodings)
 )
 
 // token is one lexical token: src[pos:end], quotes and prefixes included.
@@ -53,27 +54,45 @@ type token struct {
 	end   int32
 }
 
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
-}
+// Character classes, looked up in charClass.
+const (
+	ccSpace      uint8 = 1 << iota // white space
+	ccIdentStart                   // may start an identifier: a letter, '_', any byte >= 0x80
+	ccIdentCont                    // may continue one: also digits and '$'
+	ccOp                           // operator character
+	ccDigit                        // decimal digit
+)
 
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+var charClass = func() (t [256]uint8) {
+	for _, c := range []byte(" \t\n\r\f\v") {
+		t[c] |= ccSpace
+	}
+	for c := 0; c < 256; c++ {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c >= 0x80 {
+			t[c] |= ccIdentStart | ccIdentCont
+		}
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] |= ccIdentCont | ccDigit
+	}
+	t['$'] |= ccIdentCont
+	for _, c := range []byte("~!@#^&|`?+-*/%<>=") {
+		t[c] |= ccOp
+	}
+	return t
+}()
+
+func isSpace(c byte) bool { return charClass[c]&ccSpace != 0 }
+
+func isDigit(c byte) bool { return charClass[c]&ccDigit != 0 }
 
 // isIdentStart reports whether c may start an identifier: a letter, '_', or
 // any byte of a multi-byte character.
-func isIdentStart(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c >= 0x80
-}
+func isIdentStart(c byte) bool { return charClass[c]&ccIdentStart != 0 }
 
-func isIdentCont(c byte) bool { return isIdentStart(c) || isDigit(c) || c == '$' }
+func isIdentCont(c byte) bool { return charClass[c]&ccIdentCont != 0 }
 
-func isOpChar(c byte) bool {
-	switch c {
-	case '~', '!', '@', '#', '^', '&', '|', '`', '?', '+', '-', '*', '/', '%', '<', '>', '=':
-		return true
-	}
-	return false
-}
+func isOpChar(c byte) bool { return charClass[c]&ccOp != 0 }
 
 // lex appends the tokens of s to toks. It reports false when s cannot be
 // tokenized: an unterminated string, quoted identifier, dollar quote or
@@ -143,13 +162,11 @@ func lex(s string, toks []token) ([]token, bool) {
 				break
 			}
 			kind = tkIdent
-			if 'A' <= c && c <= 'Z' {
-				flags = fUpper
-			}
-			i++
 			for i < n && isIdentCont(s[i]) {
-				if 'A' <= s[i] && s[i] <= 'Z' {
-					flags = fUpper
+				if c := s[i]; 'A' <= c && c <= 'Z' {
+					flags |= fUpper
+				} else if c >= 0x80 {
+					flags |= fNonASCII
 				}
 				i++
 			}
@@ -265,20 +282,19 @@ func skipBlockComment(s string, i int) (int, bool) {
 func scanQuotedIdent(s string, i int) (int, uint8, bool) {
 	start := i
 	var flags uint8
-	for {
-		k := strings.IndexByte(s[i:], '"')
-		if k < 0 {
-			return len(s), 0, false
+	for ; i < len(s); i++ {
+		if s[i] != '"' {
+			continue
 		}
-		i += k + 1
-		if i < len(s) && s[i] == '"' {
+		if i+1 < len(s) && s[i+1] == '"' {
 			flags |= fEscape
 			i++
 			continue
 		}
 		// A zero-length delimited identifier is an error.
-		return i, flags, i-1 > start
+		return i + 1, flags, i > start
 	}
+	return len(s), 0, false
 }
 
 type quoteStyle uint8
@@ -484,11 +500,12 @@ type span struct{ from, to int }
 // brackets, and outside the BEGIN ATOMIC ... END body of CREATE FUNCTION or
 // CREATE PROCEDURE, which is where the server's grammar ends a statement.
 // Empty statements are dropped. It reports false for unbalanced parentheses,
-// which the server rejects as a whole.
+// which the server rejects as a whole, and for a routine body whose end it
+// cannot find for sure.
 func split(src string, toks []token, spans []span) ([]span, bool) {
 	from := 0
 	depth := 0
-	atomic := 0
+	var body atomicBody
 	routine := false
 	for i, t := range toks {
 		switch t.kind {
@@ -503,19 +520,11 @@ func split(src string, toks []token, spans []span) ([]span, bool) {
 			if i == from {
 				routine = startsRoutine(src, toks[from:])
 			}
-			if routine && depth == 0 {
-				w := src[t.pos:t.end]
-				switch {
-				case eqFold(w, "begin") && i+1 < len(toks) && isKw(src, toks[i+1], "atomic"):
-					atomic++
-				case atomic > 0 && eqFold(w, "case"):
-					atomic++
-				case atomic > 0 && eqFold(w, "end"):
-					atomic--
-				}
+			if routine && depth == 0 && !body.see(src, toks, i) {
+				return spans, false
 			}
 		case tkSemi:
-			if depth == 0 && atomic == 0 {
+			if depth == 0 && body.depth == 0 {
 				if i > from {
 					spans = append(spans, span{from, i})
 				}
@@ -524,13 +533,102 @@ func split(src string, toks []token, spans []span) ([]span, bool) {
 			}
 		}
 	}
-	if depth != 0 {
+	if depth != 0 || body.depth != 0 {
 		return spans, false
 	}
 	if from < len(toks) {
 		spans = append(spans, span{from, len(toks)})
 	}
 	return spans, true
+}
+
+// atomicBody follows BEGIN ATOMIC ... END in a routine definition, at
+// parenthesis depth 0 (CASE ... END inside parentheses cannot hide a ';').
+// CASE and END are reserved words but may also be output names (AS end, or
+// bare: SELECT 1 end;) and attribute names (t.end).
+type atomicBody struct {
+	depth int // open BEGIN ATOMIC blocks
+	cases int // open CASE expressions inside them
+}
+
+// see accounts for the identifier toks[i]. It reports false when it cannot
+// tell whether a CASE starts an expression.
+func (b *atomicBody) see(src string, toks []token, i int) bool {
+	t := toks[i]
+	switch {
+	case isKw(src, t, "begin"):
+		if i+1 < len(toks) && isKw(src, toks[i+1], "atomic") {
+			b.depth++
+		}
+		return true
+	case b.depth == 0:
+		return true
+	case isKw(src, t, "case"):
+		switch exprSide(src, toks, i) {
+		case sideBefore:
+			b.cases++
+		case sideUnknown:
+			return false
+		}
+	case isKw(src, t, "end"):
+		prev := token{}
+		if i > 0 {
+			prev = toks[i-1]
+		}
+		switch {
+		case prev.kind == tkDot || isKw(src, prev, "as"):
+			// t.end, AS end: a name
+		case b.cases > 0:
+			b.cases--
+		case prev.kind == tkSemi || isKw(src, prev, "atomic"):
+			b.depth--
+		}
+		// Otherwise a bare output name: SELECT 1 end;
+	}
+	return true
+}
+
+type side uint8
+
+const (
+	sideUnknown side = iota
+	sideBefore       // the token before may be followed by an expression: CASE starts one
+	sideAfter        // the token before ends an expression or is AS or '.': CASE is a name
+)
+
+// exprSide tells whether the CASE at toks[i] starts an expression or is an
+// output or attribute name, from the token before it.
+func exprSide(src string, toks []token, i int) side {
+	if i == 0 {
+		return sideBefore
+	}
+	prev := toks[i-1]
+	switch prev.kind {
+	case tkOp, tkLParen, tkLBracket, tkComma, tkSemi, tkColon:
+		return sideBefore
+	case tkNumber, tkString, tkEString, tkOtherString, tkDollar, tkParam,
+		tkQIdent, tkUIdent, tkRParen, tkRBracket, tkDot:
+		return sideAfter
+	case tkIdent:
+		w := src[prev.pos:prev.end]
+		switch category(src, prev) {
+		case kwNone:
+			return sideAfter
+		case kwReserved:
+			for _, v := range [...]string{"null", "true", "false", "end", "as", "current_date",
+				"current_time", "current_timestamp", "localtime", "localtimestamp", "current_user",
+				"current_role", "current_catalog", "session_user", "system_user", "user"} {
+				if eqFold(w, v) {
+					return sideAfter
+				}
+			}
+			return sideBefore
+		}
+		if eqFold(w, "by") { // ORDER BY, GROUP BY, PARTITION BY
+			return sideBefore
+		}
+	}
+	return sideUnknown
 }
 
 // startsRoutine reports whether toks start with CREATE [OR REPLACE]

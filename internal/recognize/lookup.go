@@ -67,13 +67,14 @@ func (p *parser) acceptOp(op string) bool {
 // colID reads a column, table or alias name: a quoted identifier, or an
 // unquoted one that is not a keyword other than an unreserved one. (The
 // server also accepts column-name keywords such as "time" here; refusing
-// them only costs a cache miss.)
+// them only costs a cache miss.) An unquoted name with non-ASCII letters is
+// refused too: a server whose encoding is not UTF-8 folds them.
 func (p *parser) colID() (string, bool) {
 	t := p.peek()
 	switch t.kind {
 	case tkQIdent:
 	case tkIdent:
-		if category(p.src, t) > kwUnreserved {
+		if t.flags&fNonASCII != 0 || category(p.src, t) > kwUnreserved {
 			return "", false
 		}
 	default:
@@ -87,7 +88,7 @@ func (p *parser) colID() (string, bool) {
 // not a keyword at all (older servers accept only those).
 func (p *parser) bareLabel() (string, bool) {
 	t := p.peek()
-	if t.kind != tkQIdent && (t.kind != tkIdent || category(p.src, t) != kwNone) {
+	if t.kind != tkQIdent && (t.kind != tkIdent || t.flags&fNonASCII != 0 || category(p.src, t) != kwNone) {
 		return "", false
 	}
 	p.i++
@@ -97,21 +98,27 @@ func (p *parser) bareLabel() (string, bool) {
 // label reads an output name after AS: any identifier, keywords included.
 func (p *parser) label() (string, bool) {
 	t := p.peek()
-	if t.kind != tkQIdent && t.kind != tkIdent {
+	if t.kind != tkQIdent && (t.kind != tkIdent || t.flags&fNonASCII != 0) {
 		return "", false
 	}
 	p.i++
 	return identName(p.src, t)
 }
 
-// dotted reads name(.name)* with at most maxParts parts, optionally ending
-// in ".*" when star is allowed.
+// dotted reads name(.name)* with at most three parts, optionally ending in
+// ".*" when star is allowed. The first part is a colID; the others may be
+// any keyword (attr_name is a ColLabel in the server's grammar).
 func (p *parser) dotted(parts *[3]string, allowStar bool) (n int, star bool, ok bool) {
 	for {
 		if n == len(parts) {
 			return n, false, false
 		}
-		name, ok := p.colID()
+		var name string
+		if n == 0 {
+			name, ok = p.colID()
+		} else {
+			name, ok = p.label()
+		}
 		if !ok {
 			return n, false, false
 		}
@@ -681,8 +688,11 @@ func parseWrite(src string, toks []token) *Write {
 				return nil
 			}
 		}
-		if on := c.find(p.i, "on"); on >= 0 && c.kw(on+1, "conflict") {
-			w.OnConflict = true
+		for on := c.find(p.i, "on"); on >= 0; on = c.find(on+1, "on") {
+			if c.kw(on+1, "conflict") {
+				w.OnConflict = true
+				break
+			}
 		}
 		w.Returning = c.find(p.i, "returning") >= 0
 		return w

@@ -141,6 +141,11 @@ func TestLookupAccepted(t *testing.T) {
 			Lookup{Table: tbl("T"), Star: true, Preds: []Pred{eq("id", par(1))}},
 		},
 		{
+			"OR inside comments is a comment",
+			"SELECT * FROM t WHERE id = $1 /* OR id = 2 */ -- OR 1 = 1\n",
+			Lookup{Table: tbl("t"), Star: true, Preds: []Pred{eq("id", par(1))}},
+		},
+		{
 			"a double minus starts a comment",
 			"SELECT * FROM t WHERE id = --1\n2",
 			Lookup{Table: tbl("t"), Star: true, Preds: []Pred{eq("id", num("2"))}},
@@ -185,6 +190,12 @@ func TestLookupAccepted(t *testing.T) {
 			"AS reserved word as output name",
 			`SELECT id AS select FROM t WHERE id = $1`,
 			Lookup{Table: tbl("t"), Columns: []OutCol{{"id", "select"}}, Preds: []Pred{eq("id", par(1))}},
+		},
+		{
+			"any keyword after a dot",
+			`SELECT t.select, t.end AS e FROM public.user AS t WHERE t.from = $1 ORDER BY t.order`,
+			Lookup{Table: stbl("public", "user"), Alias: "t", Columns: []OutCol{{"select", "select"}, {"end", "e"}},
+				Preds: []Pred{eq("from", par(1))}, OrderBy: []OrderCol{asc("order")}},
 		},
 		{
 			"unreserved keywords as names",
@@ -253,9 +264,9 @@ func TestLookupAccepted(t *testing.T) {
 			Lookup{Table: tbl("t$x"), Columns: cols("a$1", "_b2"), Preds: []Pred{eq("a$1", par(1))}},
 		},
 		{
-			"non-ASCII identifiers are not folded",
-			`SELECT * FROM Über WHERE Ä = $1`,
-			Lookup{Table: tbl("Über"), Star: true, Preds: []Pred{eq("Ä", par(1))}},
+			"quoted non-ASCII identifiers",
+			`SELECT "ä" FROM "Über" WHERE "Ä" = $1`,
+			Lookup{Table: tbl("Über"), Columns: cols("ä"), Preds: []Pred{eq("Ä", par(1))}},
 		},
 	}
 	for _, tc := range tests {
@@ -396,6 +407,9 @@ var rejected = []struct{ name, sql string }{
 	{"current_user as column", `SELECT current_user FROM t WHERE id = 1`},
 	{"column-name keyword as column", `SELECT time FROM t WHERE id = 1`},
 	{"keyword as bare label", `SELECT id name FROM t WHERE id = 1`},
+	{"unquoted non-ASCII table", `SELECT * FROM Über WHERE id = 1`},
+	{"unquoted non-ASCII column", `SELECT * FROM t WHERE Ä = 1`},
+	{"unquoted non-ASCII label", `SELECT id AS é FROM t WHERE id = 1`},
 	{"two bare labels", `SELECT id a b FROM t WHERE id = 1`},
 	{"schema.table mismatch in where", `SELECT * FROM public.t WHERE other.t.id = 1`},
 	{"schema-qualified column of unqualified table", `SELECT * FROM t WHERE public.t.id = 1`},

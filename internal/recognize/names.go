@@ -83,8 +83,11 @@ func truncateName(s string) string {
 	if len(s) < namedatalen {
 		return s
 	}
+	// Back off at most three bytes: a UTF-8 character has four at most,
+	// and text that is not UTF-8 (which the server rejects) must not
+	// shrink to nothing.
 	n := namedatalen - 1
-	for n > 0 && !utf8.RuneStart(s[n]) {
+	for k := 0; k < utf8.UTFMax-1 && !utf8.RuneStart(s[n]); k++ {
 		n--
 	}
 	return s[:n]

@@ -1,37 +1,3 @@
-// Package recognize classifies SQL text sent to PostgreSQL, cheaply and
-// conservatively, for the cache in front of it.
-//
-// [Classify] splits a text into statements the way the server does and tells,
-// for each one, whether it reads, writes, changes the schema, controls the
-// transaction or the session, and which tables it writes. For the one shape
-// the cache can serve, a SELECT of plain columns from one table filtered by
-// ANDed equalities, it also returns a [Lookup] that describes the query.
-//
-// # Conservative by construction
-//
-// A wrong "this is a primary-key lookup" would serve wrong data, so every
-// doubt ends in no Lookup, and every statement whose effect cannot be told
-// is [KindUnknown] with AllTables set. The recognizer does not know the
-// schema: the caller checks a Lookup against the table's real primary key and
-// columns (an unqualified name may also be a whole-row reference when the
-// table has no such column; a literal must convert exactly to the column's
-// type, e.g. '5' or 5 for an integer key, and a literal that does not, such
-// as 1.5 or ' 5', must not be turned into a key by the caller).
-//
-// # Assumptions and known gaps
-//
-//   - standard_conforming_strings is on (the default since PostgreSQL 9.1,
-//     and required by pgx's simple protocol). A backslash in a plain '...'
-//     string makes a Lookup impossible, but statement splitting follows the
-//     standard rules.
-//   - A SELECT is KindRead even when it calls a function: functions, triggers
-//     and rules that write other tables, sequences (nextval) and
-//     set_config('search_path', ...) are invisible here.
-//   - Writes to a partitioned or inherited parent are attributed to the
-//     parent only; ON DELETE/UPDATE CASCADE is the caller's business.
-//   - SET, RESET and DISCARD are KindSession; the caller must notice those that
-//     change name resolution or privileges (search_path, ROLE, SESSION
-//     AUTHORIZATION, DISCARD TEMP/ALL).
 package recognize
 
 import "sync"
@@ -94,7 +60,8 @@ const (
 	TxNone TxOp = iota
 	// TxBegin is BEGIN or START TRANSACTION.
 	TxBegin
-	// TxCommit is COMMIT or END (without AND CHAIN).
+	// TxCommit is COMMIT or END (without AND CHAIN). The server rolls back
+	// a failed transaction instead, and says so in the command tag.
 	TxCommit
 	// TxRollback is ROLLBACK or ABORT (without TO, without AND CHAIN).
 	TxRollback
@@ -106,8 +73,10 @@ const (
 	TxRollbackTo
 	// TxOther is every other transaction-control statement: PREPARE
 	// TRANSACTION, COMMIT PREPARED (which also sets AllTables: it makes
-	// writes visible that this text does not show), ROLLBACK PREPARED, and
-	// COMMIT/ROLLBACK AND CHAIN (which end the transaction and start another).
+	// writes visible that this text does not show), ROLLBACK PREPARED,
+	// COMMIT/ROLLBACK AND CHAIN (which end the transaction and start
+	// another), and SAVEPOINT, RELEASE or ROLLBACK TO with a savepoint name
+	// that cannot be read (U&"...").
 	// A caller that tracks transactions treats it as ending the transaction
 	// with an outcome it must not rely on.
 	TxOther
@@ -298,14 +267,17 @@ type Value struct {
 	// Param is the 1-based parameter number of $n, 0 for a literal.
 	Param int
 	// Literal is the constant's text: a string constant's unescaped content,
-	// or a number's text including a leading '-'.
+	// or a decimal number's text including a leading '-' (digits, '.', an
+	// exponent; never hexadecimal, octal, binary or '_' separators; leading
+	// zeros do not mean octal).
 	Literal string
 	// String is true for a string constant ('...' or E'...').
 	String bool
 }
 
 // Classify classifies every statement of sql. It never fails: text it cannot
-// read is one KindUnknown statement with AllTables set.
+// read is one KindUnknown statement with AllTables set. Names and literals in
+// the result are usually substrings of sql and keep it in memory.
 func Classify(sql string) Classification {
 	buf := bufPool.Get().(*buffers)
 	defer buf.release()
