@@ -28,7 +28,7 @@ type plan struct {
 	commits bool           // some statement is COMMIT (or END)
 
 	mu    sync.Mutex
-	bound map[uint32]*boundLookup // by table OID
+	bound map[uint32]bindEntry // by table OID
 }
 
 func newPlan(query string) *plan {

@@ -134,17 +134,22 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 func (p *plan) bindFor(ti *tableInfo) *boundLookup {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if b, ok := p.bound[ti.oid]; ok && (b == nil || b.ti == ti) {
-		if b != nil || p.bound[ti.oid] == nil {
-			return b
-		}
+	if e, ok := p.bound[ti.oid]; ok && e.ti == ti {
+		return e.b
 	}
 	if p.bound == nil {
-		p.bound = make(map[uint32]*boundLookup)
+		p.bound = make(map[uint32]bindEntry)
 	}
 	b := bind(p.lookup, ti)
-	p.bound[ti.oid] = b
+	p.bound[ti.oid] = bindEntry{ti: ti, b: b}
 	return b
+}
+
+// bindEntry is a plan's binding (nil: cannot be served) to one version of
+// a table's schema knowledge.
+type bindEntry struct {
+	ti *tableInfo
+	b  *boundLookup
 }
 
 // valueOf resolves a recognised value to a Go value.
