@@ -604,7 +604,12 @@ func exprSide(src string, toks []token, i int) side {
 	}
 	prev := toks[i-1]
 	switch prev.kind {
-	case tkOp, tkLParen, tkLBracket, tkComma, tkSemi, tkColon:
+	case tkOp:
+		if src[prev.pos:prev.end] == "*" && i >= 2 && toks[i-2].kind == tkDot {
+			return sideAfter // t.* or (t).*: a complete column reference
+		}
+		return sideBefore
+	case tkLParen, tkLBracket, tkComma, tkSemi, tkColon:
 		return sideBefore
 	case tkNumber, tkString, tkEString, tkOtherString, tkDollar, tkParam,
 		tkQIdent, tkUIdent, tkRParen, tkRBracket, tkDot:
