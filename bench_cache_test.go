@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/wtcache/wtcache"
 )
@@ -212,4 +214,29 @@ func BenchmarkInsertVsPgx(b *testing.B) {
 	benchRatio(b, "insert/pgx",
 		func(int) error { return ins(plain) },
 		func(int) error { return ins(db) })
+}
+
+// BenchmarkHitTracing: the hit path with an SDK tracer provider that
+// records every span (and a metric reader) against the same path with no
+// provider installed.
+func BenchmarkHitTracing(b *testing.B) {
+	env := requireIntegration(b)
+	ctx := context.Background()
+	benchSetup(b) // creates the table
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = tp.Shutdown(ctx); _ = mp.Shutdown(ctx) })
+	quiet, qc, _ := openCached(b, env)
+	traced, tc, _ := openCached(b, env, wtcache.WithTracerProvider(tp), wtcache.WithMeterProvider(mp))
+	for _, d := range []*sql.DB{quiet, traced} {
+		d.SetMaxOpenConns(1)
+		if err := scanAccount(d.QueryRowContext(ctx, pkSelect, 3)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wtcache.Settle(qc)
+	wtcache.Settle(tc)
+	benchRatio(b, "traced/untraced",
+		func(int) error { return scanAccount(quiet.QueryRowContext(ctx, pkSelect, 3)) },
+		func(int) error { return scanAccount(traced.QueryRowContext(ctx, pkSelect, 3)) })
 }
