@@ -8,22 +8,30 @@
 GO ?= go
 GOFMT ?= gofmt
 QUICKSTART := examples/quickstart
+BANK := examples/bank
+OTLP := examples/otlp
 COMPAT := compat
 
-.PHONY: help test test-compat bench lint demo test-integration
+.PHONY: help test test-compat bench lint demo demo-quickstart test-integration
 
 help:
-	@echo "make test              go test -race in the root module; build and test $(QUICKSTART); make test-compat"
+	@echo "make test              go test -race in the root module; build and test $(QUICKSTART) and $(BANK); build $(OTLP); make test-compat"
 	@echo "make test-compat       go vet and go test -race in $(COMPAT) (GORM, sqlx, bun, sqlc over wtcache)"
 	@echo "make test-integration  make test against PostgreSQL and Redis on 127.0.0.1"
 	@echo "make bench             benchmarks of the root module"
-	@echo "make lint              gofmt check and go vet (root module, $(QUICKSTART) and $(COMPAT))"
-	@echo "make demo              run $(QUICKSTART) (needs PostgreSQL and Redis)"
+	@echo "make lint              gofmt check and go vet (root module, $(QUICKSTART), $(BANK), $(OTLP) and $(COMPAT))"
+	@echo "make demo              run $(BANK): the tour, under load and with the cache taken down (needs PostgreSQL only)"
+	@echo "make demo-quickstart   run $(QUICKSTART) (needs PostgreSQL and Redis)"
+	@echo "make test-recognizer   differential test of internal/recognize against PostgreSQL's grammar (recognizetest/, cgo)"
+	@echo "make chaos             long form of the consistency checker (TestChaos*: faults, porcupine) on 127.0.0.1, minutes"
 
 test:
 	$(GO) test -race -count=1 ./...
 	cd $(QUICKSTART) && $(GO) build -o /dev/null ./... && $(GO) test -count=1 ./...
+	cd $(BANK) && $(GO) build -o /dev/null ./... && $(GO) test -count=1 ./...
+	cd $(OTLP) && $(GO) build -o /dev/null ./...
 	$(MAKE) test-compat
+	$(MAKE) test-recognizer
 
 # compat is a module of its own, so that the ORMs stay out of the library's
 # go.mod; like the root module's integration tests, its tests skip without
@@ -44,7 +52,29 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd $(QUICKSTART) && $(GO) vet ./...
+	cd $(BANK) && $(GO) vet ./...
+	cd $(OTLP) && $(GO) vet ./...
 	cd $(COMPAT) && $(GO) vet ./...
 
 demo:
+	cd $(BANK) && $(GO) run .
+
+demo-quickstart:
 	cd $(QUICKSTART) && $(GO) run .
+
+# The differential test of internal/recognize against PostgreSQL's own parser
+# (pg_query, cgo) lives in its own module so that the library stays cgo-free.
+.PHONY: test-recognizer
+test-recognizer:
+	cd recognizetest && $(GO) test -count=1 ./...
+
+# The long form of the consistency checker (chaos_test.go): writers and
+# readers on hot rows through several handles while Redis and PostgreSQL
+# are cut, slowed, killed and flushed; every row's history is checked for
+# linearizability and Redis is compared with PostgreSQL at the end. The
+# short form runs in "make test". Needs redis-server on PATH.
+.PHONY: chaos
+chaos:
+	WTCACHE_TEST_DATABASE='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+	WTCACHE_TEST_REDIS='redis://127.0.0.1:6379/15' \
+	WTCACHE_CHAOS_LONG=1 $(GO) test -race -count=1 -run 'TestChaos' -timeout 30m -v .

@@ -72,7 +72,8 @@ type connector struct {
 
 	dirtyMu   sync.Mutex
 	dirtyN    atomic.Int32
-	dirtyTabs map[uint32]string // table OID -> meta key to bump
+	dirtyTabs map[uint32]dirtyMark // table OID -> what to bump
+	dirtySeq  uint64
 	repairing bool
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -89,6 +90,13 @@ func newConnector(inner driver.Connector, drv *wtDriver, cfg config) *connector 
 	c.plans.max = cfg.planCache
 	c.tel = newTelemetry(&c.cfg, c)
 	return c
+}
+
+// dirtyMark is one table to repair; seq tells marks apart, so that a
+// repair clears only the mark it served.
+type dirtyMark struct {
+	meta string
+	seq  uint64
 }
 
 // dirty reports whether this handle must not serve table oid from Redis:
@@ -109,12 +117,13 @@ func (c *connector) markDirty(ti *tableInfo, tag string) {
 	c.dirtyMu.Lock()
 	defer c.dirtyMu.Unlock()
 	if c.dirtyTabs == nil {
-		c.dirtyTabs = map[uint32]string{}
+		c.dirtyTabs = map[uint32]dirtyMark{}
 	}
 	if _, ok := c.dirtyTabs[ti.oid]; !ok {
 		c.dirtyN.Add(1)
 	}
-	c.dirtyTabs[ti.oid] = metaKey(tag)
+	c.dirtySeq++
+	c.dirtyTabs[ti.oid] = dirtyMark{meta: metaKey(tag), seq: c.dirtySeq}
 	if !c.repairing {
 		c.repairing = true
 		c.bg.Add(1)
@@ -128,7 +137,7 @@ func (c *connector) repair() {
 	backoff := 50 * time.Millisecond
 	for {
 		c.dirtyMu.Lock()
-		work := make(map[uint32]string, len(c.dirtyTabs))
+		work := make(map[uint32]dirtyMark, len(c.dirtyTabs))
 		for k, v := range c.dirtyTabs {
 			work[k] = v
 		}
@@ -138,13 +147,15 @@ func (c *connector) repair() {
 			return
 		}
 		c.dirtyMu.Unlock()
-		for oid, meta := range work {
+		for oid, mark := range work {
 			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.timeout)
-			_, err := proto.Release(ctx, c.cfg.redis, meta, nil, proto.NewToken(), "", 0, true, true, nil)
+			_, err := proto.Release(ctx, c.cfg.redis, mark.meta, nil, proto.NewToken(), "", 0, true, true, nil)
 			cancel()
 			if err == nil {
 				c.dirtyMu.Lock()
-				if c.dirtyTabs[oid] == meta {
+				// Cleared only if nobody marked it again meanwhile: a
+				// write that ends after this bump needs another one.
+				if c.dirtyTabs[oid] == mark {
 					delete(c.dirtyTabs, oid)
 					c.dirtyN.Add(-1)
 				}

@@ -14,7 +14,7 @@ import (
 
 // Keys. Every row has one Redis key:
 //
-//	{<prefix>:<database>/<role>:<schema>.<table>}:r:<pk1>:<pk2>...
+//	{<prefix>:<database>:<schema>.<table>}:r:<pk1>:<pk2>...
 //
 // and every table one meta key {...}:t holding its generation and
 // table-wide intents. The part in braces is a Redis Cluster hash tag: all
@@ -22,6 +22,12 @@ import (
 // reads the table's meta key with its rows, runs on one node. Components
 // are escaped so that the encoding is unambiguous: ':', '{', '}', '%', '/',
 // '.' and bytes outside printable ASCII become %XX.
+//
+// Keys are not namespaced by role: a write by any role must reach every
+// reader's entries. Roles are kept apart instead by serving only what every
+// reader may see whole: tables without row-level security, to sessions
+// whose role holds SELECT on the whole table (a role with less goes to
+// PostgreSQL, which answers it as it should).
 //
 // Primary-key values are normalised by the column's type before they are
 // encoded: the same row asked for with int64(5), int32(5) or "5" has one
@@ -67,14 +73,12 @@ func escapeKeyPart(b *strings.Builder, s string) {
 }
 
 // tableTag returns the hash-tagged prefix shared by a table's keys.
-func tableTag(prefix, database, role string, t recognize.Table) string {
+func tableTag(prefix, database string, t recognize.Table) string {
 	var b strings.Builder
 	b.WriteByte('{')
 	escapeKeyPart(&b, prefix)
 	b.WriteByte(':')
 	escapeKeyPart(&b, database)
-	b.WriteByte('/')
-	escapeKeyPart(&b, role)
 	b.WriteByte(':')
 	escapeKeyPart(&b, t.Schema)
 	b.WriteByte('.')

@@ -59,6 +59,10 @@ func newPlan(query string) *plan {
 			p.passive = false
 		}
 	}
+	if containsFold(query, "set_config") {
+		// SELECT set_config('search_path', ...) changes the session.
+		p.session = true
+	}
 	if len(p.class.Statements) == 1 && p.class.Statements[0].Kind == recognize.KindRead {
 		p.lookup = p.class.Statements[0].Lookup
 	}
@@ -157,4 +161,15 @@ func firstKeyword(q string) string {
 		return ""
 	}
 	return strings.ToUpper(q[:end])
+}
+
+// containsFold reports whether s contains the lower-case ASCII word w in
+// any letter case.
+func containsFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(w)], w) {
+			return true
+		}
+	}
+	return false
 }

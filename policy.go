@@ -86,10 +86,10 @@ func (c *config) tableSelected(t recognize.Table) bool {
 // filled together do not expire together.
 func (c *config) ttlFor(t recognize.Table) time.Duration {
 	ttl := c.ttl
-	for k, v := range c.tableTTL {
-		if k.Name == t.Name && (k.Schema == "" || k.Schema == t.Schema) {
-			ttl = v
-		}
+	if v, ok := c.tableTTL[t]; ok {
+		ttl = v // "schema.name" wins over "name"
+	} else if v, ok := c.tableTTL[recognize.Table{Name: t.Name}]; ok {
+		ttl = v
 	}
 	jitter := time.Duration(rand.Int64N(int64(ttl)/5+1)) - ttl/10
 	return ttl + jitter
@@ -98,14 +98,19 @@ func (c *config) ttlFor(t recognize.Table) time.Duration {
 // parseTableList parses "a, s.b, \"Mixed\".c" into folded names.
 func parseTableList(v string) ([]recognize.Table, error) {
 	var out []recognize.Table
-	for _, part := range strings.Split(v, ",") {
+	for _, part := range splitUnquoted(v, ',') {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		schema, name, qualified := strings.Cut(part, ".")
-		if !qualified {
-			schema, name = "", part
+		var schema, name string
+		switch names := splitUnquoted(part, '.'); len(names) {
+		case 1:
+			name = part
+		case 2:
+			schema, name = names[0], names[1]
+		default:
+			return nil, fmt.Errorf("%q is neither name nor schema.name", part)
 		}
 		t := recognize.Table{Schema: foldIdent(schema), Name: foldIdent(name)}
 		if t.Name == "" {
@@ -114,6 +119,24 @@ func parseTableList(v string) ([]recognize.Table, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// splitUnquoted splits s at every sep outside double quotes.
+func splitUnquoted(s string, sep byte) []string {
+	var out []string
+	quoted, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			quoted = !quoted
+		case sep:
+			if !quoted {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
 }
 
 // foldIdent folds an identifier as PostgreSQL does: quoted kept, unquoted

@@ -309,6 +309,7 @@ const (
 	reasonDBError      = "database_error"
 	reasonInTx         = "in_transaction"
 	reasonNotLookup    = "not_a_lookup"
+	reasonPrivileges   = "no_select_privilege"
 )
 
 func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o *op) (driver.Rows, string, error) {
@@ -321,6 +322,8 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 		return nil, reasonNotCacheable, nil
 	case cn.dirty(ti.oid):
 		return nil, reasonDirty, nil
+	case !c.sess.canSelect[ti.oid]:
+		return nil, reasonPrivileges, nil
 	}
 	b := p.bindFor(ti)
 	if b == nil {
@@ -404,7 +407,9 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 				hits++
 				continue
 			}
-			cn.countCorrupt(ctx)
+			if err != nil {
+				cn.countCorrupt(ctx) // an image from before a schema change is only a miss
+			}
 			key, img := keys[i], r.Image
 			cn.background(context.Background(), func(ctx context.Context) { _ = proto.Discard(ctx, cn.cfg.redis, key, img) })
 			missing = append(missing, i)

@@ -38,9 +38,13 @@ type tableInfo struct {
 	// table is deleted or its key updated (ON DELETE/UPDATE CASCADE, SET
 	// NULL, SET DEFAULT).
 	cascades []cascade
+	// descendants are the tables whose rows a write through this one may
+	// change: inheritance children and partitions, at any depth.
+	descendants []uint32
 
 	cacheable bool
 	reason    string // why not, for spans and tests
+	view      bool   // a view: a write through it changes base tables it does not name
 	loaded    time.Time
 
 	selectAll string // SELECT of every column by key, for misses
@@ -106,11 +110,19 @@ func (s *schemaCache) forget() {
 // reset whenever a statement may have changed that state (SET, RESET,
 // DISCARD, DDL, anything unknown).
 type session struct {
-	ready    bool
+	ready bool
+	// inTx: loaded inside a transaction, where a SET LOCAL (or a SET that
+	// a rollback undoes) may have made the role or search_path it saw; it
+	// is loaded again once the transaction is over.
+	inTx     bool
 	database string
 	role     string
 	resolved map[recognize.Table]uint32
-	tags     map[*tableInfo]string // key hash tags, by table version
+	// canSelect: whether the session's role holds SELECT on the whole
+	// table, by OID; only then are its lookups served from Redis and its
+	// writes mirrored.
+	canSelect map[uint32]bool
+	tags      map[*tableInfo]string // key hash tags, by table version
 }
 
 func (s *session) reset() { *s = session{} }
@@ -148,7 +160,8 @@ var errNoQueryer = errors.New("wtcache: inner connection has no QueryerContext")
 
 // ensureSession loads the session's database and role.
 func (c *conn) ensureSession(ctx context.Context) error {
-	if c.sess.ready {
+	inTx := c.inTx()
+	if c.sess.ready && (!c.sess.inTx || inTx) {
 		return nil
 	}
 	rows, err := c.innerQuery(ctx, "SELECT current_database()::text, current_user::text")
@@ -158,8 +171,8 @@ func (c *conn) ensureSession(ctx context.Context) error {
 	if len(rows) != 1 {
 		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
 	}
-	c.sess = session{ready: true, database: asString(rows[0][0]), role: asString(rows[0][1]),
-		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]string)}
+	c.sess = session{ready: true, inTx: inTx, database: asString(rows[0][0]), role: asString(rows[0][1]),
+		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]string), canSelect: make(map[uint32]bool)}
 	return nil
 }
 
@@ -172,12 +185,14 @@ func (c *conn) table(ctx context.Context, t recognize.Table) (*tableInfo, error)
 	}
 	oid, ok := c.sess.resolved[t]
 	if !ok {
-		rows, err := c.innerQuery(ctx, "SELECT coalesce(to_regclass($1)::oid, 0)::int8", quoteTable(t))
+		rows, err := c.innerQuery(ctx, `SELECT coalesce(to_regclass($1)::oid, 0)::int8,
+			coalesce(has_table_privilege(to_regclass($1), 'SELECT'), false)`, quoteTable(t))
 		if err != nil {
 			return nil, err
 		}
 		oid = uint32(asInt(rows[0][0]))
 		c.sess.resolved[t] = oid
+		c.sess.canSelect[oid] = asBool(rows[0][1])
 	}
 	if oid == 0 {
 		return nil, nil
@@ -218,6 +233,12 @@ SELECT con.conrelid::int8, con.confdeltype IN ('c', 'n', 'd'), con.confupdtype I
 FROM pg_constraint con
 WHERE con.confrelid = $1 AND con.contype = 'f'
   AND (con.confdeltype IN ('c', 'n', 'd') OR con.confupdtype IN ('c', 'n', 'd'))`
+
+const descendantsQuery = `
+WITH RECURSIVE d(oid) AS (
+  SELECT inhrelid FROM pg_inherits WHERE inhparent = $1
+  UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
+SELECT oid::int8 FROM d`
 
 func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	rows, err := c.innerQuery(ctx, tableQuery, int64(oid))
@@ -269,6 +290,17 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 			onUpdate: asBool(d[2]),
 			refCols:  strings.Fields(asString(d[3])),
 		})
+	}
+
+	ti.view = relkind == "v"
+	if hasChildren || relkind == "p" {
+		kids, err := c.innerQuery(ctx, descendantsQuery, int64(oid))
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range kids {
+			ti.descendants = append(ti.descendants, uint32(asInt(k[0])))
+		}
 	}
 
 	switch {

@@ -130,7 +130,7 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 			if ti == nil {
 				continue // not a relation: the statement fails, or creates it
 			}
-			if !ti.cacheable && ti.reason == "not an ordinary table (view, partitioned table, foreign table...)" {
+			if ti.view {
 				all = true // a write through a view changes its base tables
 				continue
 			}
@@ -150,7 +150,7 @@ func (c *conn) tag(ti *tableInfo) string {
 	if t, ok := c.sess.tags[ti]; ok {
 		return t
 	}
-	t := tableTag(c.c.cfg.prefix, c.sess.database, c.sess.role, ti.ident)
+	t := tableTag(c.c.cfg.prefix, c.sess.database, ti.ident)
 	if len(c.sess.tags) > 1024 {
 		clear(c.sess.tags)
 	}
@@ -171,6 +171,16 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 			t.tableWide = true
 		}
 	}
+	for _, d := range ti.descendants {
+		// A write through an inheritance parent or a partitioned table
+		// changes rows of its children.
+		if _, seen := ts[d]; seen {
+			continue
+		}
+		if dti := c.loadKnown(ctx, d); dti != nil && dti.cacheable {
+			ts.table(dti, c.tag(dti)).tableWide = true
+		}
+	}
 	for _, cs := range ti.cascades {
 		if !cascades(cs, s) {
 			continue
@@ -178,19 +188,29 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 		if _, seen := ts[cs.child]; seen {
 			continue
 		}
-		cti := c.c.schema.get(cs.child, c.c.cfg.schemaRefresh)
+		cti := c.loadKnown(ctx, cs.child)
 		if cti == nil {
-			var err error
-			if cti, err = c.loadTable(ctx, cs.child); err != nil || cti == nil {
-				continue
-			}
-			c.c.schema.put(cti)
+			continue
 		}
 		if cti.cacheable {
 			ts.table(cti, c.tag(cti)).tableWide = true
 		}
 		c.addTarget(ctx, ts, cti, &recognize.Statement{Kind: recognize.KindWrite}, nil, false)
 	}
+}
+
+// loadKnown returns the schema knowledge of a table known by OID, loading
+// it when needed; nil when it cannot be loaded.
+func (c *conn) loadKnown(ctx context.Context, oid uint32) *tableInfo {
+	if ti := c.c.schema.get(oid, c.c.cfg.schemaRefresh); ti != nil {
+		return ti
+	}
+	ti, err := c.loadTable(ctx, oid)
+	if err != nil || ti == nil {
+		return nil
+	}
+	c.c.schema.put(ti)
+	return ti
 }
 
 // cascades reports whether statement s on the parent table may fire the
@@ -444,8 +464,8 @@ func (c *conn) mirrorFor(p *plan, ts targets, args []driver.NamedValue) *mirror 
 			t = x
 		}
 	}
-	if t == nil || !t.ti.cacheable {
-		return nil
+	if t == nil || !t.ti.cacheable || !c.sess.canSelect[t.ti.oid] {
+		return nil // RETURNING t.* needs SELECT on every column
 	}
 	text := strings.TrimRight(p.text, " \t\r\n")
 	text = strings.TrimSuffix(text, ";")
@@ -537,7 +557,15 @@ func (c *conn) guard(ctx context.Context, ts targets) (func(ok bool), error) {
 		for _, t := range ts {
 			c.c.markDirty(t.ti, t.tag)
 		}
-		return func(ok bool) { c.release(ctx, ts, token, gens, ok) }, nil
+		return func(ok bool) {
+			// Mark again now that the write has ended: a repair that ran
+			// before the commit moved the generation too early (a reader
+			// may have filled the old row since).
+			for _, t := range ts {
+				c.c.markDirty(t.ti, t.tag)
+			}
+			c.release(ctx, ts, token, gens, ok)
+		}, nil
 	}
 	return func(ok bool) { c.release(ctx, ts, token, gens, ok) }, nil
 }
@@ -555,6 +583,7 @@ func (c *conn) afterStatement(p *plan) {
 		if c.pending != nil {
 			c.pending.dropImages()
 		}
+		c.sess.reset() // it may undo a SET LOCAL role or search_path
 	case recognize.TxBegin:
 		c.manualTx = true
 	case recognize.TxCommit, recognize.TxRollback:

@@ -10,7 +10,7 @@
 //
 //	go run .
 //
-// or from the repository root with "make demo". Two environment variables
+// or from the repository root with "make demo-quickstart". Two environment variables
 // choose the servers:
 //
 //	DATABASE_URL  PostgreSQL DSN, URL or keyword/value form
