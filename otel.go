@@ -25,7 +25,8 @@ import (
 
 // Span names of the steps.
 const (
-	SpanCacheLookup  = "wtcache.cache.lookup"  // reading rows (and leases) from Redis
+	SpanCacheLookup  = "wtcache.cache.lookup"  // reading rows from Redis
+	SpanCacheLease   = "wtcache.cache.lease"   // for the rows that were no hit: taking fill leases (or learning of a write)
 	SpanDBQuery      = "wtcache.db.query"      // a statement sent to PostgreSQL through Query
 	SpanDBExec       = "wtcache.db.exec"       // a statement sent to PostgreSQL through Exec
 	SpanCacheFill    = "wtcache.cache.fill"    // storing rows read on a miss (after the caller has them)

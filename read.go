@@ -374,18 +374,56 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 // to it.
 func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
 	cn := c.c
-	token := proto.NewToken()
-	var res proto.ReadResult
+	// First a plain pipelined read, which answers the common case, a hit,
+	// in one round trip without a script.
+	var peek [][]byte
 	err := cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
 		defer cancel()
 		var err error
-		res, err = proto.Read(rctx, cn.cfg.redis, metaKey(tag), keys, token, cn.cfg.lease.Milliseconds())
+		peek, err = proto.Peek(rctx, cn.cfg.redis, metaKey(tag), keys)
 		return err
 	}, attrKeys.Int(len(keys)))
+	done := make([]bool, len(keys))
+	var rest []string
+	var restIdx []int
+	if err == nil {
+		for i, img := range peek {
+			if img != nil {
+				if row, derr := rowcodec.Decode(img); derr == nil && imageMatches(&row, ti) {
+					found[i], done[i] = &row, true
+					cn.hits.Add(1)
+					hits++
+					continue
+				}
+			}
+			rest, restIdx = append(rest, keys[i]), append(restIdx, i)
+		}
+		if len(rest) == 0 {
+			return hits, true
+		}
+	}
+	token := proto.NewToken()
+	res := proto.ReadResult{Rows: make([]proto.RowResult, len(keys))}
+	if err == nil {
+		// The rest under the protocol's script: leases for the misses.
+		var sub proto.ReadResult
+		err = cn.step(ctx, SpanCacheLease, func(ctx context.Context) error {
+			rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
+			defer cancel()
+			var err error
+			sub, err = proto.Read(rctx, cn.cfg.redis, metaKey(tag), rest, token, cn.cfg.lease.Milliseconds())
+			return err
+		}, attrKeys.Int(len(rest)))
+		if err == nil {
+			res.Gen = sub.Gen
+			for j, i := range restIdx {
+				res.Rows[i] = sub.Rows[j]
+			}
+		}
+	}
 	if err != nil {
 		// Redis is unreachable: read the database, fill nothing.
-		res = proto.ReadResult{Rows: make([]proto.RowResult, len(keys))}
 		for i := range res.Rows {
 			res.Rows[i].Outcome = proto.Locked
 		}
@@ -395,6 +433,9 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 	var waitIdx []int
 	var leased []int
 	for i, r := range res.Rows {
+		if done[i] {
+			continue
+		}
 		if r.Corrupt {
 			cn.countCorrupt(ctx)
 		}

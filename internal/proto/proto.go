@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -159,4 +160,59 @@ func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []st
 		av = append(av, img)
 	}
 	return naiveMirrorScript.Run(ctx, rdb, append([]string{meta}, keys...), av...).Err()
+}
+
+// Peek reads rows of one table without a script, in one pipelined round
+// trip, and returns the images that are certainly valid hits: the table
+// has its generation and nothing else (no table intent), and the row holds
+// exactly an image of that generation (no intent, lease or contention
+// mark). nil for every other key: the caller then runs Read for those.
+//
+// A hit from Peek is linearizable like a hit from Read although the two
+// hashes are read at slightly different instants: a table intent placed
+// after the meta read belongs to a write that overlaps this read, and a
+// row write that completed before the row read left either its intent or
+// its own image there.
+func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string) ([][]byte, error) {
+	pipe := rdb.Pipeline()
+	gen := pipe.HGet(ctx, meta, "gen")
+	metaLen := pipe.HLen(ctx, meta)
+	vals := make([]*redis.SliceCmd, len(keys))
+	lens := make([]*redis.IntCmd, len(keys))
+	for i, k := range keys {
+		vals[i] = pipe.HMGet(ctx, k, "v", "g")
+		lens[i] = pipe.HLen(ctx, k)
+	}
+	_, err := pipe.Exec(ctx)
+	out := make([][]byte, len(keys))
+	if err != nil && !errors.Is(err, redis.Nil) {
+		// A key of another type answers WRONGTYPE: not a hit; Read
+		// cleans it up.
+		if !isWrongType(err) {
+			return out, err
+		}
+	}
+	g, gerr := gen.Result()
+	if gerr != nil || metaLen.Val() != 1 || g == "" {
+		return out, nil
+	}
+	for i := range keys {
+		if lens[i].Err() != nil || lens[i].Val() != 2 {
+			continue
+		}
+		vg, err := vals[i].Result()
+		if err != nil || len(vg) != 2 {
+			continue
+		}
+		v, ok1 := vg[0].(string)
+		rg, ok2 := vg[1].(string)
+		if ok1 && ok2 && v != "" && rg == g {
+			out[i] = []byte(v)
+		}
+	}
+	return out, nil
+}
+
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
 }
