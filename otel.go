@@ -146,7 +146,10 @@ type globalTracer struct {
 // unsetGlobal is the type of the global provider before a program sets
 // one: a delegate that records nothing. Tracing through it would only cost
 // allocations, so wtcache skips spans until a provider is set.
-var unsetGlobal = fmt.Sprintf("%T", otel.GetTracerProvider())
+var (
+	unsetGlobal     = fmt.Sprintf("%T", otel.GetTracerProvider())
+	initialProvider = otel.GetTracerProvider()
+)
 
 // tracerNow returns the tracer to use, or nil when nothing would record.
 func (t *telemetry) tracerNow() trace.Tracer {
@@ -154,6 +157,9 @@ func (t *telemetry) tracerNow() trace.Tracer {
 		return t.tracer
 	}
 	tp := otel.GetTracerProvider()
+	if tp == initialProvider {
+		return nil // the global delegate, still unset (it compares equal to itself)
+	}
 	if g := t.globalTr.Load(); g != nil && g.tp == tp {
 		return g.tr
 	}
