@@ -242,7 +242,7 @@ func withCacheRedis(pgDSN, redisURL string) string {
 		if strings.Contains(base, "?") {
 			sep = "&"
 		}
-		out := base + sep + "cache_redis=" + url.QueryEscape(redisURL)
+		out := base + sep + "cache_redis=" + strings.ReplaceAll(url.QueryEscape(redisURL), "+", "%20")
 		if hasFrag {
 			out += "#" + frag
 		}
