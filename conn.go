@@ -194,10 +194,35 @@ func (c *conn) exec(ctx context.Context, p *plan, s *stmt, args []driver.NamedVa
 		return err
 	})
 	if after != nil {
-		after(err == nil)
+		c.finish(after, err)
 	}
 	c.afterStatement(p)
 	return res, err
+}
+
+// finish ends a write's intents: released (mirroring the images when the
+// write succeeded) when its outcome is known, or left to expire when it is
+// not (the connection was lost while the statement or COMMIT was in
+// flight: the server may still commit it later, and until the intents'
+// lifetime has passed every reader goes to PostgreSQL).
+func (c *conn) finish(after func(ok bool), err error) {
+	if err == nil || outcomeKnown(err) {
+		after(err == nil)
+		return
+	}
+	c.c.releaseFailures.Add(1)
+}
+
+// outcomeKnown reports whether a failed statement surely did not commit:
+// the server answered with an error, or the driver says it was never sent.
+func outcomeKnown(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		// FATAL and PANIC end the session: a COMMIT in flight may have
+		// happened.
+		return pg.Severity != "FATAL" && pg.Severity != "PANIC"
+	}
+	return errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
 }
 
 // execMirrored runs a write with RETURNING added and records the images.
@@ -295,7 +320,7 @@ func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedV
 	c.afterStatement(p)
 	if err != nil {
 		if after != nil {
-			after(false)
+			c.finish(after, err)
 		}
 		return nil, err
 	}

@@ -55,6 +55,7 @@ type connector struct {
 	cfg   config
 
 	tel     *telemetry
+	incs    sync.Map // table hash tag -> *incarnation
 	schema  schemaCache
 	plans   planCache
 	flights flights
@@ -219,4 +220,47 @@ func closeQuietly(c driver.Connector) {
 func (c *connector) countCorrupt(ctx context.Context) {
 	c.corrupt.Add(1)
 	c.tel.corrupt.Add(ctx, 1)
+}
+
+// incarnation is what a connector knows of one table's meta hash in Redis.
+// When the hash is found recreated (Redis lost its data: FLUSHALL, a
+// restart, eviction), a write may hold an intent that was lost with it, so
+// for one intent lifetime this connector fills nothing, mirrors nothing
+// and serves nothing of that table from Redis.
+type incarnation struct {
+	mu    sync.Mutex
+	inc   string
+	until time.Time
+}
+
+// observeInc records the incarnation seen for tag and reports whether the
+// table is in quarantine.
+func (c *connector) observeInc(tag, inc string) bool {
+	if inc == "" {
+		return c.quarantined(tag)
+	}
+	v, loaded := c.incs.LoadOrStore(tag, &incarnation{inc: inc})
+	if !loaded {
+		return false // first sight: nothing was known to be lost
+	}
+	st := v.(*incarnation)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.inc != inc {
+		st.inc = inc
+		st.until = time.Now().Add(c.cfg.intentLifetime)
+	}
+	return time.Now().Before(st.until)
+}
+
+// quarantined reports whether tag is in quarantine, without observing.
+func (c *connector) quarantined(tag string) bool {
+	v, ok := c.incs.Load(tag)
+	if !ok {
+		return false
+	}
+	st := v.(*incarnation)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return time.Now().Before(st.until)
 }

@@ -377,18 +377,23 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 	// First a plain pipelined read, which answers the common case, a hit,
 	// in one round trip without a script.
 	var peek [][]byte
+	var inc string
 	err := cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
 		defer cancel()
 		var err error
-		peek, err = proto.Peek(rctx, cn.cfg.redis, metaKey(tag), keys)
+		peek, inc, err = proto.Peek(rctx, cn.cfg.redis, metaKey(tag), keys)
 		return err
 	}, attrKeys.Int(len(keys)))
 	done := make([]bool, len(keys))
 	var rest []string
 	var restIdx []int
+	quarantine := err == nil && cn.observeInc(tag, inc)
 	if err == nil {
 		for i, img := range peek {
+			if quarantine {
+				img = nil
+			}
 			if img != nil {
 				if row, derr := rowcodec.Decode(img); derr == nil && imageMatches(&row, ti) {
 					found[i], done[i] = &row, true
@@ -419,6 +424,14 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 			res.Gen = sub.Gen
 			for j, i := range restIdx {
 				res.Rows[i] = sub.Rows[j]
+			}
+			if cn.observeInc(tag, sub.Incarnation) {
+				// Redis lost this table's state: read the database and
+				// fill nothing until any write whose intent was lost has
+				// ended.
+				for i := range res.Rows {
+					res.Rows[i] = proto.RowResult{Outcome: proto.Locked}
+				}
 			}
 		}
 	}

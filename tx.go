@@ -50,7 +50,7 @@ func (t *tx) Commit() (err error) {
 	}
 	err = c.c.step(ctx, SpanDBCommit, func(context.Context) error { return t.inner.Commit() })
 	if after != nil {
-		after(err == nil)
+		c.finish(after, err)
 	}
 	return err
 }

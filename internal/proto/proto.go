@@ -35,8 +35,9 @@ type RowResult struct {
 
 // ReadResult is the outcome of one Read.
 type ReadResult struct {
-	Gen  string
-	Rows []RowResult
+	Gen         string
+	Incarnation string // of the table's meta hash
+	Rows        []RowResult
 }
 
 // NewToken returns a fresh random token for a lease, a writer or a
@@ -62,8 +63,9 @@ func Read(ctx context.Context, rdb redis.Scripter, meta string, keys []string, t
 	if len(res) != 1+2*len(keys) {
 		return ReadResult{}, ErrProtocol
 	}
-	gen, _ := res[0].(string)
-	out := ReadResult{Gen: gen, Rows: make([]RowResult, len(keys))}
+	gi, _ := res[0].(string)
+	gen, inc, _ := strings.Cut(gi, "/")
+	out := ReadResult{Gen: gen, Incarnation: inc, Rows: make([]RowResult, len(keys))}
 	for i := range keys {
 		o, _ := res[1+2*i].(string)
 		x, _ := res[2+2*i].(string)
@@ -163,8 +165,9 @@ func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []st
 }
 
 // Peek reads rows of one table without a script, in one pipelined round
-// trip, and returns the images that are certainly valid hits: the table
-// has its generation and nothing else (no table intent), and the row holds
+// trip, and returns the images that are certainly valid hits, and the
+// incarnation of the table's meta hash: the table has its generation and
+// incarnation and nothing else (no table intent), and the row holds
 // exactly an image of that generation (no intent, lease or contention
 // mark). nil for every other key: the caller then runs Read for those.
 //
@@ -173,9 +176,9 @@ func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []st
 // after the meta read belongs to a write that overlaps this read, and a
 // row write that completed before the row read left either its intent or
 // its own image there.
-func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string) ([][]byte, error) {
+func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string) ([][]byte, string, error) {
 	pipe := rdb.Pipeline()
-	gen := pipe.HGet(ctx, meta, "gen")
+	gen := pipe.HMGet(ctx, meta, "gen", "inc")
 	metaLen := pipe.HLen(ctx, meta)
 	vals := make([]*redis.SliceCmd, len(keys))
 	lens := make([]*redis.IntCmd, len(keys))
@@ -189,12 +192,17 @@ func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []st
 		// A key of another type answers WRONGTYPE: not a hit; Read
 		// cleans it up.
 		if !isWrongType(err) {
-			return out, err
+			return out, "", err
 		}
 	}
-	g, gerr := gen.Result()
-	if gerr != nil || metaLen.Val() != 1 || g == "" {
-		return out, nil
+	gi, gerr := gen.Result()
+	if gerr != nil || len(gi) != 2 {
+		return out, "", nil
+	}
+	g, _ := gi[0].(string)
+	inc, _ := gi[1].(string)
+	if metaLen.Val() != 2 || g == "" || inc == "" {
+		return out, inc, nil
 	}
 	for i := range keys {
 		if lens[i].Err() != nil || lens[i].Val() != 2 {
@@ -210,7 +218,7 @@ func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []st
 			out[i] = []byte(v)
 		}
 	}
-	return out, nil
+	return out, inc, nil
 }
 
 func isWrongType(err error) bool {

@@ -8,6 +8,8 @@ import "github.com/redis/go-redis/v9"
 // Table meta hash (KEYS[1]):
 //   gen        the table's generation, a random token; entries stored under
 //              another generation are misses. Absent: a fresh one is made.
+//   inc        the hash's incarnation, made with it: a new one tells a
+//              client that Redis lost the table's state since it last looked
 //   w:<token>  a table-wide write intent, value = deadline (ms, server time)
 // Row hash (KEYS[2..]):
 //   v          the row image            g   generation the image belongs to
@@ -53,7 +55,13 @@ local function meta(newgen)
       else redis.call('HDEL', KEYS[1], f); dead = true end
     end
   end
-  if gen == nil or dead then
+  if gen == nil then
+    -- A new incarnation of the table's meta hash: Redis lost its data
+    -- (FLUSHALL, restart, eviction), or this is the first use. Clients
+    -- that knew the previous incarnation stop filling for a while.
+    gen = newgen
+    redis.call('HSET', KEYS[1], 'gen', gen, 'inc', newgen)
+  elseif dead then
     gen = newgen
     redis.call('HSET', KEYS[1], 'gen', gen)
   end
@@ -93,7 +101,7 @@ end
 //	'L', ''            a miss during a write: read the database, do not fill
 var readScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
-local out = {gen}
+local out = {gen .. '/' .. (redis.call('HGET', KEYS[1], 'inc') or '')}
 for k = 2, #KEYS do
   local key = KEYS[k]
   local r = row(key)
