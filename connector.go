@@ -59,7 +59,8 @@ type connector struct {
 	schema  schemaCache
 	plans   planCache
 	flights flights
-	bg      sync.WaitGroup
+	bg      sync.WaitGroup // fills and other work that outlives a call
+	rep     sync.WaitGroup // the repair loop
 
 	hits            atomic.Int64 // rows served from Redis
 	misses          atomic.Int64 // rows of a lookup read from PostgreSQL
@@ -127,14 +128,14 @@ func (c *connector) markDirty(ti *tableInfo, tag string) {
 	c.dirtyTabs[ti.oid] = dirtyMark{meta: metaKey(tag), seq: c.dirtySeq}
 	if !c.repairing {
 		c.repairing = true
-		c.bg.Add(1)
+		c.rep.Add(1)
 		go c.repair()
 	}
 }
 
 // repair bumps the generation of every dirty table until none is left.
 func (c *connector) repair() {
-	defer c.bg.Done()
+	defer c.rep.Done()
 	backoff := 50 * time.Millisecond
 	for {
 		c.dirtyMu.Lock()
@@ -194,6 +195,7 @@ func (c *connector) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		c.bg.Wait()
+		c.rep.Wait()
 		if c.tel.registered != nil {
 			_ = c.tel.registered.Unregister()
 		}

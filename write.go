@@ -336,14 +336,20 @@ func (c *conn) placeIntents(ctx context.Context, ts targets, token string) (map[
 	return gens, nil
 }
 
-// release ends the intents of ts after the write finished, whatever its
-// outcome, without making the caller wait.
+// release ends the intents of ts after the write finished (its outcome
+// known), before the write returns to its caller.
 func (c *conn) release(parent context.Context, ts targets, token string, gens map[uint32]string, ok bool) {
 	cn := c.c
 	if !ok {
 		ts.dropImages()
 	}
-	cn.background(detach(parent), func(ctx context.Context) {
+	// The release runs before the write returns to its caller: if Redis
+	// lost the intent meanwhile (FLUSHALL, a restart), a reader may have
+	// filled the old row; the release removes it before anyone can learn
+	// that the write completed.
+	ctx, cancel := context.WithTimeout(parent, cn.cfg.timeout)
+	defer cancel()
+	func(ctx context.Context) {
 		for oid, gen := range gens {
 			t := ts[oid]
 			cn.step(ctx, SpanCacheRelease, func(ctx context.Context) error {
@@ -365,14 +371,18 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 				if err != nil {
 					// The intents expire by themselves; a dead table intent
 					// moves the generation, a dead row intent leaves the
-					// row a miss. Count it.
+					// row a miss. But if Redis lost the intent (FLUSHALL,
+					// a restart) a reader may have filled the old row: this
+					// handle stops serving the table and moves its
+					// generation as soon as Redis answers again.
 					cn.releaseFailures.Add(1)
 					cn.tel.relFail.Add(ctx, 1)
+					cn.markDirty(t.ti, t.tag)
 				}
 				return err
 			}, attrDBCollection.String(t.ti.ident.Name), attrKeys.Int(len(t.keys)), attrBumps.Int(boolInt(t.tableWide)))
 		}
-	})
+	}(ctx)
 }
 
 func boolInt(b bool) int {
