@@ -299,7 +299,11 @@ func (e *env) outagePhase(ctx context.Context, policy wtcache.FailurePolicy, v *
 	case wtcache.FailClosed:
 		v.check(tr.refused.Load() > 0, "fail: writes were refused with ErrCacheUnavailable (%d)", tr.refused.Load())
 		v.check(tr.transfersDown.Load() == 0, "fail: no transfer committed while the cache was down (%d)", tr.transfersDown.Load())
-		v.check(maxDirty == 0, "fail: no handle ever had a dirty table")
+		// A transfer that committed just as the cache went down could not
+		// release its intents: its handle marks the table dirty and
+		// repairs it when the cache is back (checked below with the other
+		// invariants), so a dirty table is allowed here, not required.
+		_ = maxDirty
 	case wtcache.FallBack:
 		v.check(tr.refused.Load() == 0, "fallback: no write was refused (%d)", tr.refused.Load())
 		v.check(tr.transfersDown.Load() > 0, "fallback: transfers went on while the cache was down (%d)", tr.transfersDown.Load())
