@@ -241,9 +241,11 @@ func (c *connector) observeInc(tag, inc string) bool {
 	if inc == "" {
 		return c.quarantined(tag)
 	}
-	v, loaded := c.incs.LoadOrStore(tag, &incarnation{inc: inc})
+	v, loaded := c.incs.Load(tag)
 	if !loaded {
-		return false // first sight: nothing was known to be lost
+		if v, loaded = c.incs.LoadOrStore(tag, &incarnation{inc: inc}); !loaded {
+			return false // first sight: nothing was known to be lost
+		}
 	}
 	st := v.(*incarnation)
 	st.mu.Lock()
