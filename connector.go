@@ -268,3 +268,11 @@ func (c *connector) quarantined(tag string) bool {
 	defer st.mu.Unlock()
 	return time.Now().Before(st.until)
 }
+
+// redisName names the Redis server in messages, password redacted.
+func (c *connector) redisName() string {
+	if c.cfg.redisAddr != "" {
+		return c.cfg.redisAddr
+	}
+	return "redis"
+}

@@ -599,9 +599,11 @@ func (c *conn) readRows(ctx context.Context, ti *tableInfo, keyParts [][]string,
 }
 
 // captureColumns records the column metadata the inner driver reports.
-func captureColumns(rows driver.Rows, ti *tableInfo) []rowcodec.Column {
-	w := &rowsMeta{inner: rows}
-	names := rows.Columns()
+func captureColumns(inner driver.Rows, ti *tableInfo) []rowcodec.Column {
+	// The forwarding wrapper answers for a driver without the optional
+	// interfaces exactly as database/sql would.
+	w := &rows{inner: inner}
+	names := inner.Columns()
 	cols := make([]rowcodec.Column, len(names))
 	for i, n := range names {
 		c := &cols[i]
@@ -617,8 +619,6 @@ func captureColumns(rows driver.Rows, ti *tableInfo) []rowcodec.Column {
 	}
 	return cols
 }
-
-type rowsMeta = rows
 
 // fill stores the rows read under our lease, after the caller has them.
 func (c *conn) fill(ctx context.Context, ti *tableInfo, tag string, keys []string, leased []int, token, gen string, rows map[int]*rowcodec.Row) {

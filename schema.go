@@ -112,11 +112,11 @@ func (s *schemaCache) forget() {
 type session struct {
 	ready bool
 	// inTx: loaded inside a transaction, where a SET LOCAL (or a SET that
-	// a rollback undoes) may have made the role or search_path it saw; it
-	// is loaded again once the transaction is over.
+	// a rollback undoes) may have changed the role (and so canSelect) or
+	// the search_path (and so resolved); it is loaded again once the
+	// transaction is over.
 	inTx     bool
 	database string
-	role     string
 	resolved map[recognize.Table]uint32
 	// canSelect: whether the session's role holds SELECT on the whole
 	// table, by OID; only then are its lookups served from Redis and its
@@ -158,20 +158,20 @@ func (c *conn) innerQuery(ctx context.Context, query string, args ...any) ([][]d
 
 var errNoQueryer = errors.New("wtcache: inner connection has no QueryerContext")
 
-// ensureSession loads the session's database and role.
+// ensureSession loads the session's database (keys are namespaced by it).
 func (c *conn) ensureSession(ctx context.Context) error {
 	inTx := c.inTx()
 	if c.sess.ready && (!c.sess.inTx || inTx) {
 		return nil
 	}
-	rows, err := c.innerQuery(ctx, "SELECT current_database()::text, current_user::text")
+	rows, err := c.innerQuery(ctx, "SELECT current_database()::text")
 	if err != nil {
 		return err
 	}
 	if len(rows) != 1 {
 		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
 	}
-	c.sess = session{ready: true, inTx: inTx, database: asString(rows[0][0]), role: asString(rows[0][1]),
+	c.sess = session{ready: true, inTx: inTx, database: asString(rows[0][0]),
 		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]string), canSelect: make(map[uint32]bool)}
 	return nil
 }

@@ -561,7 +561,7 @@ func (c *conn) guard(ctx context.Context, ts targets) (func(ok bool), error) {
 		if c.c.cfg.failure == FailClosed {
 			c.release(ctx, ts, token, gens, false)
 			span.SetAttributes(attrPolicy.String("fail"), attrDecision.String("refused"))
-			return nil, fmt.Errorf("%w: %v", ErrCacheUnavailable, err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrCacheUnavailable, c.c.redisName(), err)
 		}
 		span.SetAttributes(attrPolicy.String("fallback"), attrDecision.String("fallback"))
 		for _, t := range ts {
