@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func benchSetup(b *testing.B) (plain, cached *sql.DB, rdb *redis.Client, conn dr
 			b.Fatal(err)
 		}
 	}
-	db, c, r := openCached(b, env)
+	db, c, r := openCachedDSN(b, env)
 	for _, d := range []*sql.DB{plain, db} {
 		d.SetMaxOpenConns(1)
 		d.SetMaxIdleConns(1)
@@ -47,6 +48,40 @@ func benchSetup(b *testing.B) (plain, cached *sql.DB, rdb *redis.Client, conn dr
 		}
 	}
 	return plain, db, r, c
+}
+
+// openCachedDSN opens wtcache the way an application adopts it, through a
+// DSN with cache_ parameters (so wtcache builds its own Redis client), and
+// a separate go-redis client with default options for the baselines.
+func openCachedDSN(b *testing.B, env integrationEnv) (*sql.DB, driver.Connector, *redis.Client) {
+	b.Helper()
+	prefix := fmt.Sprintf("bench-%s-%d", b.Name(), time.Now().UnixNano())
+	dsn := wtcacheDSN(b, env.DatabaseURL, env.RedisURL, "cache_prefix="+url.QueryEscape(prefix))
+	probe, err := sql.Open(wtcache.DriverName, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	drv := probe.Driver()
+	_ = probe.Close()
+	c, err := drv.(driver.DriverContext).OpenConnector(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	ropts, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(ropts)
+	b.Cleanup(func() {
+		_ = db.Close()
+		keys, _ := rdb.Keys(context.Background(), "{"+prefix+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+		_ = rdb.Close()
+	})
+	return db, c, rdb
 }
 
 type pairOp func(i int) error

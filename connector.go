@@ -68,6 +68,8 @@ type connector struct {
 	corrupt         atomic.Int64 // entries rejected as corrupt
 	releaseFailures atomic.Int64 // intents left to expire
 
+	clientBounded bool // the Redis client bounds its operations itself
+
 	// brokenNoIntents switches the write path to the naive, broken
 	// protocol; only tests set it, to prove the checker can fail.
 	brokenNoIntents atomic.Bool
@@ -91,7 +93,37 @@ func newConnector(inner driver.Connector, drv *wtDriver, cfg config) *connector 
 	c := &connector{inner: inner, drv: drv, cfg: cfg, closed: make(chan struct{})}
 	c.plans.max = cfg.planCache
 	c.tel = newTelemetry(&c.cfg, c)
+	c.clientBounded = clientBounded(cfg.redis, cfg.timeout)
 	return c
+}
+
+// clientBounded reports whether rdb bounds each operation by itself within
+// timeout (read and write timeouts set and no longer), so that a call needs
+// no context deadline of its own: making one costs a runtime timer, which
+// on a hit is a good part of the client-side work. Clients built from
+// cache_redis always are.
+func clientBounded(rdb redis.UniversalClient, timeout time.Duration) bool {
+	within := func(r, w time.Duration) bool { return r > 0 && r <= timeout && w > 0 && w <= timeout }
+	switch c := rdb.(type) {
+	case *redis.Client:
+		o := c.Options()
+		return within(o.ReadTimeout, o.WriteTimeout)
+	case *redis.ClusterClient:
+		o := c.Options()
+		return within(o.ReadTimeout, o.WriteTimeout)
+	}
+	return false
+}
+
+// redisCtx bounds a Redis operation by the Redis timeout: through the
+// client's own timeouts where it has them (see clientBounded), else
+// through a context deadline, which go-redis honours when the client has
+// ContextTimeoutEnabled.
+func (c *connector) redisCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	if c.clientBounded {
+		return parent, func() {}
+	}
+	return context.WithTimeout(parent, c.cfg.timeout)
 }
 
 // dirtyMark is one table to repair; seq tells marks apart, so that a
@@ -150,7 +182,7 @@ func (c *connector) repair() {
 		}
 		c.dirtyMu.Unlock()
 		for oid, mark := range work {
-			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.timeout)
+			ctx, cancel := c.redisCtx(context.Background())
 			_, err := proto.Release(ctx, c.cfg.redis, mark.meta, nil, proto.NewToken(), "", 0, true, true, nil)
 			cancel()
 			if err == nil {

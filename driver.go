@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	// The default inner driver: importing wtcache makes "pgx" available, so
 	// that the default cache_driver always resolves.
@@ -138,7 +139,7 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 		innerConnector = dsnConnector{dsn: innerDSN, drv: inner}
 	}
 	if redisURL != "" {
-		client, addr, err := newRedisFromURL(redisURL)
+		client, addr, err := newRedisFromURL(redisURL, cfg.timeout)
 		if err != nil {
 			closeQuietly(innerConnector)
 			return nil, err
@@ -205,8 +206,11 @@ func lookupDriver(name, innerDSN string) (driver.Driver, error) {
 // parses: redis://, rediss:// and unix:// for one server, and
 // redis+cluster:// or rediss+cluster:// (go-redis's cluster URL, with more
 // nodes as addr= parameters) for Redis Cluster. Errors never hold the
-// password.
-func newRedisFromURL(raw string) (redis.UniversalClient, string, error) {
+// password. The client's dial, read, write and pool timeouts are the
+// Redis timeout (cache_timeout), so that every operation on it is bounded
+// without a per-call context deadline, and it honours its callers'
+// context deadlines too.
+func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, string, error) {
 	scheme, _, _ := strings.Cut(raw, "://")
 	secret := ""
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
@@ -227,12 +231,16 @@ func newRedisFromURL(raw string) (redis.UniversalClient, string, error) {
 		if err != nil {
 			return nil, "", fail(err)
 		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+		opts.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(opts), dsn.RedactURL(raw), nil
 	default:
 		opts, err := redis.ParseURL(raw)
 		if err != nil {
 			return nil, "", fail(err)
 		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+		opts.ContextTimeoutEnabled = true
 		return redis.NewClient(opts), dsn.RedactURL(raw), nil
 	}
 }

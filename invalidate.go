@@ -52,7 +52,7 @@ func (c *conn) invalidate(ctx context.Context, table string, keys []any) error {
 	}
 	tag := c.tag(ti)
 	cn := c.c
-	rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
+	rctx, cancel := cn.redisCtx(ctx)
 	defer cancel()
 	if len(keys) == 0 {
 		_, err := proto.Release(rctx, cn.cfg.redis, metaKey(tag), nil, proto.NewToken(), "", 0, true, true, nil)

@@ -379,7 +379,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 	var peek [][]byte
 	var inc string
 	err := cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
-		rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
+		rctx, cancel := cn.redisCtx(ctx)
 		defer cancel()
 		var err error
 		peek, inc, err = proto.Peek(rctx, cn.cfg.redis, metaKey(tag), keys)
@@ -414,7 +414,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys 
 		// The rest under the protocol's script: leases for the misses.
 		var sub proto.ReadResult
 		err = cn.step(ctx, SpanCacheLease, func(ctx context.Context) error {
-			rctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
+			rctx, cancel := cn.redisCtx(ctx)
 			defer cancel()
 			var err error
 			sub, err = proto.Read(rctx, cn.cfg.redis, metaKey(tag), rest, token, cn.cfg.lease.Milliseconds())
@@ -791,7 +791,7 @@ func (cn *connector) background(parent context.Context, fn func(ctx context.Cont
 	cn.bg.Add(1)
 	go func() {
 		defer cn.bg.Done()
-		ctx, cancel := context.WithTimeout(parent, cn.cfg.timeout)
+		ctx, cancel := cn.redisCtx(parent)
 		defer cancel()
 		fn(ctx)
 	}()

@@ -314,7 +314,7 @@ func containsInt(xs []int, x int) bool {
 // returns the generations the intents saw, by table.
 func (c *conn) placeIntents(ctx context.Context, ts targets, token string) (map[uint32]string, error) {
 	cn := c.c
-	ctx, cancel := context.WithTimeout(ctx, cn.cfg.timeout)
+	ctx, cancel := cn.redisCtx(ctx)
 	defer cancel()
 	gens := make(map[uint32]string, len(ts))
 	for _, oid := range sortedOIDs(ts) {
@@ -347,7 +347,10 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 	// lost the intent meanwhile (FLUSHALL, a restart), a reader may have
 	// filled the old row; the release removes it before anyone can learn
 	// that the write completed.
-	ctx, cancel := context.WithTimeout(parent, cn.cfg.timeout)
+	// The caller's cancellation does not stop it: the write has ended, and
+	// its intents must go (or its rows be mirrored) whatever the caller
+	// does next.
+	ctx, cancel := cn.redisCtx(context.WithoutCancel(parent))
 	defer cancel()
 	func(ctx context.Context) {
 		for oid, gen := range gens {

@@ -165,11 +165,13 @@ func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []st
 }
 
 // Peek reads rows of one table without a script, in one pipelined round
-// trip, and returns the images that are certainly valid hits, and the
-// incarnation of the table's meta hash: the table has its generation and
-// incarnation and nothing else (no table intent), and the row holds
-// exactly an image of that generation (no intent, lease or contention
-// mark). nil for every other key: the caller then runs Read for those.
+// trip of two commands per table (HMGET of the meta hash's gen and inc,
+// HMGET of each row's v and g), and returns the images that are certainly
+// valid hits, and the incarnation of the table's meta hash. An image is a
+// valid hit when its g is the table's current gen: by the invariants at the
+// top of scripts.go, such a row has no intent, lease or contention mark and
+// no table intent is live. nil for every other key: the caller then runs
+// Read for those.
 //
 // A hit from Peek is linearizable like a hit from Read although the two
 // hashes are read at slightly different instants: a table intent placed
@@ -177,37 +179,41 @@ func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []st
 // row write that completed before the row read left either its intent or
 // its own image there.
 func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string) ([][]byte, string, error) {
+	out := make([][]byte, len(keys))
+	inc, err := PeekInto(ctx, rdb, meta, keys, out)
+	return out, inc, err
+}
+
+// PeekInto is Peek writing the images into out (len(out) == len(keys)).
+func PeekInto(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string, out [][]byte) (string, error) {
 	pipe := rdb.Pipeline()
 	gen := pipe.HMGet(ctx, meta, "gen", "inc")
-	metaLen := pipe.HLen(ctx, meta)
-	vals := make([]*redis.SliceCmd, len(keys))
-	lens := make([]*redis.IntCmd, len(keys))
-	for i, k := range keys {
-		vals[i] = pipe.HMGet(ctx, k, "v", "g")
-		lens[i] = pipe.HLen(ctx, k)
+	var one [1]*redis.SliceCmd
+	vals := one[:0]
+	if len(keys) > 1 {
+		vals = make([]*redis.SliceCmd, 0, len(keys))
+	}
+	for _, k := range keys {
+		vals = append(vals, pipe.HMGet(ctx, k, "v", "g"))
 	}
 	_, err := pipe.Exec(ctx)
-	out := make([][]byte, len(keys))
 	if err != nil && !errors.Is(err, redis.Nil) {
 		// A key of another type answers WRONGTYPE: not a hit; Read
 		// cleans it up.
 		if !isWrongType(err) {
-			return out, "", err
+			return "", err
 		}
 	}
 	gi, gerr := gen.Result()
 	if gerr != nil || len(gi) != 2 {
-		return out, "", nil
+		return "", nil
 	}
 	g, _ := gi[0].(string)
 	inc, _ := gi[1].(string)
-	if metaLen.Val() != 2 || g == "" || inc == "" {
-		return out, inc, nil
+	if g == "" || inc == "" {
+		return inc, nil
 	}
 	for i := range keys {
-		if lens[i].Err() != nil || lens[i].Val() != 2 {
-			continue
-		}
 		vg, err := vals[i].Result()
 		if err != nil || len(vg) != 2 {
 			continue
@@ -218,7 +224,7 @@ func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []st
 			out[i] = []byte(v)
 		}
 	}
-	return out, inc, nil
+	return inc, nil
 }
 
 func isWrongType(err error) bool {

@@ -242,3 +242,86 @@ func TestDiscardOnlyTheSameImage(t *testing.T) {
 		}
 	})
 }
+
+func mustPeek(t *testing.T, rdb redis.UniversalClient, keys ...string) []string {
+	t.Helper()
+	imgs, _, err := Peek(context.Background(), rdb, meta, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(imgs))
+	for i, img := range imgs {
+		if img == nil {
+			out[i] = "-"
+		} else {
+			out[i] = string(img)
+		}
+	}
+	return out
+}
+
+// Peek answers a hit only where Read would: never during a row intent, a
+// live table intent (placed after the image was stored), a lease, or for a
+// key of another type.
+func TestPeekHitsOnlyValidImages(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, advance func(time.Duration)) {
+		ctx := context.Background()
+		if got := mustPeek(t, rdb, k1); got[0] != "-" {
+			t.Fatalf("empty cache: %v", got)
+		}
+		r := mustRead(t, rdb, "A", k1, k2)
+		if got := mustPeek(t, rdb, k1, k2); got[0] != "-" || got[1] != "-" {
+			t.Fatalf("during leases: %v, want no hit", got)
+		}
+		if n, _ := Fill(ctx, rdb, meta, []string{k1, k2}, "A", r.Gen, 60000, [][]byte{[]byte("a1"), []byte("a2")}); n != 2 {
+			t.Fatal("fill failed")
+		}
+		if got := mustPeek(t, rdb, k1, k2); got[0] != "a1" || got[1] != "a2" {
+			t.Fatalf("after fill: %v, want a1 a2", got)
+		}
+		// A row intent hides the row until its release stores the new image.
+		gen, err := Intent(ctx, rdb, meta, []string{k1}, "w1", 30000, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustPeek(t, rdb, k1, k2); got[0] != "-" || got[1] != "a2" {
+			t.Fatalf("during a row intent: %v, want - a2", got)
+		}
+		if _, err := Release(ctx, rdb, meta, []string{k1}, "w1", gen, 60000, false, false, [][]byte{[]byte("b1")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustPeek(t, rdb, k1); got[0] != "b1" {
+			t.Fatalf("after the release: %v, want b1", got)
+		}
+		// A live table intent hides every image stored before it.
+		tgen, err := Intent(ctx, rdb, meta, nil, "tw", 30000, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustPeek(t, rdb, k1, k2); got[0] != "-" || got[1] != "-" {
+			t.Fatalf("during a table intent: %v, want no hit", got)
+		}
+		if _, err := Release(ctx, rdb, meta, nil, "tw", tgen, 0, true, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustPeek(t, rdb, k1, k2); got[0] != "-" || got[1] != "-" {
+			t.Fatalf("after a table-wide write: %v, want no hit", got)
+		}
+		// A table intent whose writer died: still no hit after its deadline.
+		r = mustRead(t, rdb, "B", k1)
+		Fill(ctx, rdb, meta, []string{k1}, "B", r.Gen, 60000, [][]byte{[]byte("c1")})
+		if _, err := Intent(ctx, rdb, meta, nil, "dead", 200, true); err != nil {
+			t.Fatal(err)
+		}
+		advance(400 * time.Millisecond)
+		if got := mustPeek(t, rdb, k1); got[0] != "-" {
+			t.Fatalf("after a dead table intent: %v, want no hit", got)
+		}
+		// A key of another type is no hit and no error.
+		rdb.Del(ctx, k2)
+		rdb.Set(ctx, k2, "junk", 0)
+		if got := mustPeek(t, rdb, k1, k2); got[1] != "-" {
+			t.Fatalf("wrong type: %v, want no hit", got)
+		}
+	})
+}

@@ -20,6 +20,15 @@ import "github.com/redis/go-redis/v9"
 // An intent whose deadline has passed is dead: its writer crashed or lost
 // Redis. A dead table intent may hide a committed write, so whoever finds
 // one removes it and moves the generation on.
+//
+// Invariants that let Peek decide a hit from v, g and gen alone:
+//   - a row hash that holds v holds nothing else but g: placing an intent
+//     deletes v and g; a lease is taken only where no valid image is (and
+//     deletes a stale one); fills and releases store v only where no intent
+//     is live, the row is not contended, and they remove the lease;
+//   - an image whose g is the table's current gen was stored while no table
+//     intent was live: placing a table intent moves gen, and nothing is
+//     stored while a table intent is live.
 
 // prelude defines helpers shared by all scripts.
 const prelude = `
@@ -154,8 +163,10 @@ var intentScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
 local deadline = now() + tonumber(ARGV[2])
 if ARGV[4] == '1' then
-  redis.call('HSET', KEYS[1], 'w:' .. ARGV[1], deadline)
-  return gen
+  -- Moving the generation now, not only at the release, retires every
+  -- image at once: none stored before this instant is a hit any more.
+  redis.call('HSET', KEYS[1], 'w:' .. ARGV[1], deadline, 'gen', ARGV[3])
+  return ARGV[3]
 end
 for k = 2, #KEYS do
   local key = KEYS[k]
