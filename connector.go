@@ -263,30 +263,40 @@ func (c *connector) countCorrupt(ctx context.Context) {
 // and serves nothing of that table from Redis.
 type incarnation struct {
 	mu    sync.Mutex
-	inc   string
-	until time.Time
+	inc   atomic.Pointer[string]
+	until atomic.Int64 // unix ns; 0: never quarantined
+}
+
+func (st *incarnation) inQuarantine() bool {
+	u := st.until.Load()
+	return u != 0 && time.Now().UnixNano() < u
 }
 
 // observeInc records the incarnation seen for tag and reports whether the
-// table is in quarantine.
+// table is in quarantine. Seeing the known incarnation costs no lock.
 func (c *connector) observeInc(tag, inc string) bool {
 	if inc == "" {
 		return c.quarantined(tag)
 	}
 	v, loaded := c.incs.Load(tag)
 	if !loaded {
-		if v, loaded = c.incs.LoadOrStore(tag, &incarnation{inc: inc}); !loaded {
+		st := &incarnation{}
+		st.inc.Store(&inc)
+		if v, loaded = c.incs.LoadOrStore(tag, st); !loaded {
 			return false // first sight: nothing was known to be lost
 		}
 	}
 	st := v.(*incarnation)
+	if cur := st.inc.Load(); *cur == inc {
+		return st.inQuarantine()
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.inc != inc {
-		st.inc = inc
-		st.until = time.Now().Add(c.cfg.intentLifetime)
+	if cur := st.inc.Load(); *cur != inc {
+		st.inc.Store(&inc)
+		st.until.Store(time.Now().Add(c.cfg.intentLifetime).UnixNano())
 	}
-	return time.Now().Before(st.until)
+	return st.inQuarantine()
 }
 
 // quarantined reports whether tag is in quarantine, without observing.
@@ -295,10 +305,7 @@ func (c *connector) quarantined(tag string) bool {
 	if !ok {
 		return false
 	}
-	st := v.(*incarnation)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return time.Now().Before(st.until)
+	return v.(*incarnation).inQuarantine()
 }
 
 // redisName names the Redis server in messages, password redacted.

@@ -26,7 +26,6 @@ import (
 // Span names of the steps.
 const (
 	SpanCacheLookup  = "wtcache.cache.lookup"  // reading rows from Redis
-	SpanCacheLease   = "wtcache.cache.lease"   // for the rows that were no hit: taking fill leases (or learning of a write)
 	SpanDBQuery      = "wtcache.db.query"      // a statement sent to PostgreSQL through Query
 	SpanDBExec       = "wtcache.db.exec"       // a statement sent to PostgreSQL through Exec
 	SpanCacheFill    = "wtcache.cache.fill"    // storing rows read on a miss (after the caller has them)
@@ -95,8 +94,7 @@ type telemetry struct {
 	stepDur    metric.Float64Histogram
 	relFail    metric.Int64Counter
 	corrupt    metric.Int64Counter
-	optsMu     sync.Mutex
-	stepOpts   map[string]metric.RecordOption
+	stepOpts   map[string][]metric.RecordOption // per step name, made once
 	registered metric.Registration
 }
 
@@ -112,7 +110,10 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 		steps:     !cfg.noStepSpans,
 		queryText: cfg.queryText,
 		base:      []attribute.KeyValue{attrDBSystem.String("postgresql")},
-		stepOpts:  map[string]metric.RecordOption{},
+		stepOpts:  map[string][]metric.RecordOption{},
+	}
+	for _, step := range []string{SpanCacheLookup, SpanDBQuery, SpanDBExec, SpanCacheFill, SpanCacheIntents, SpanDBCommit, SpanCacheRelease} {
+		t.stepOpts[step] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrStep.String(step)))}
 	}
 	if tp != nil {
 		t.tracer = tp.Tracer(instrumentation)
@@ -207,14 +208,16 @@ func (t *telemetry) countOp(_ context.Context, table, op, outcome, reason string
 }
 
 func (t *telemetry) recordStep(ctx context.Context, step string, d time.Duration) {
-	t.optsMu.Lock()
-	o, ok := t.stepOpts[step]
+	opts, ok := t.stepOpts[step] // read-only after newTelemetry
 	if !ok {
-		o = metric.WithAttributeSet(attribute.NewSet(attrStep.String(step)))
-		t.stepOpts[step] = o
+		opts = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrStep.String(step)))}
 	}
-	t.optsMu.Unlock()
-	t.stepDur.Record(ctx, d.Seconds(), o)
+	t.stepDur.Record(ctx, d.Seconds(), opts...)
+}
+
+// stepSpans reports whether a step under ctx gets a span of its own.
+func (t *telemetry) stepSpans(ctx context.Context) bool {
+	return t.steps && trace.SpanFromContext(ctx).SpanContext().IsSampled() && t.tracerNow() != nil
 }
 
 // op is one database/sql operation being traced.

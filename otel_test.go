@@ -122,7 +122,6 @@ func TestSpansOfHitMissWriteTransactionRollback(t *testing.T) {
 	if got, want := rig.tree(t, "SELECT wt_accounts", keys...),
 		"SELECT wt_accounts[db.system.name=postgresql,db.collection.name=wt_accounts,db.operation.name=SELECT,wtcache.outcome=miss,wtcache.keys=1]\n"+
 			"  wtcache.cache.lookup[wtcache.keys=1]\n"+
-			"  wtcache.cache.lease[wtcache.keys=1]\n"+
 			"  wtcache.db.query[wtcache.keys=1]\n"+
 			"  wtcache.cache.fill[wtcache.keys=1]\n"; got != want {
 		t.Errorf("miss span tree:\n%s\nwant:\n%s", got, want)

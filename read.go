@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -339,16 +340,16 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 		return nil, reasonArguments, nil
 	}
 
-	tag := c.tag(ti)
+	tk := c.tagKeys(ti)
 	keys := make([]string, len(keyParts))
 	for i, kp := range keyParts {
-		keys[i] = rowKey(tag, kp)
+		keys[i] = rowKey(tk.tag, kp)
 	}
 	found := make([]*rowcodec.Row, len(keys))
 	hits := 0
 	if len(keys) > 0 {
 		var ok bool
-		if hits, ok = c.readThrough(ctx, ti, tag, keys, keyParts, found); !ok {
+		if hits, ok = c.readThrough(ctx, ti, tk, keys, keyParts, found); !ok {
 			return nil, reasonDBError, nil
 		}
 	}
@@ -372,141 +373,101 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 // returns false when the database read failed: the caller then passes the
 // original statement through, so that the error is PostgreSQL's own answer
 // to it.
-func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tag string, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
+//
+// One pipelined Redis round trip (Peek) answers the hits and records what
+// the misses looked like; the misses are read from PostgreSQL in one
+// statement and handed to the caller, and a fill stores them afterwards
+// only if nothing moved in Redis since the Peek (see internal/proto).
+func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
 	cn := c.c
-	// First a plain pipelined read, which answers the common case, a hit,
-	// in one round trip without a script.
-	var peek [][]byte
-	var inc string
-	err := cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
-		rctx, cancel := cn.redisCtx(ctx)
-		defer cancel()
-		var err error
-		peek, inc, err = proto.Peek(rctx, cn.cfg.redis, metaKey(tag), keys)
-		return err
-	}, attrKeys.Int(len(keys)))
-	done := make([]bool, len(keys))
-	var rest []string
-	var restIdx []int
-	quarantine := err == nil && cn.observeInc(tag, inc)
-	if err == nil {
-		for i, img := range peek {
-			if quarantine {
-				img = nil
-			}
-			if img != nil {
-				if row, derr := rowcodec.Decode(img); derr == nil && imageMatches(&row, ti) {
-					found[i], done[i] = &row, true
-					cn.hits.Add(1)
-					hits++
-					continue
-				}
-			}
-			rest, restIdx = append(rest, keys[i]), append(restIdx, i)
-		}
-		if len(rest) == 0 {
-			return hits, true
-		}
+	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
+	start := time.Now()
+	var err error
+	if o := cn.tel; o.stepSpans(ctx) {
+		err = cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
+			return proto.PeekInto(ctx, cn.cfg.redis, tk.meta, keys, &pr)
+		}, attrKeys.Int(len(keys)))
+	} else {
+		err = proto.PeekInto(ctx, cn.cfg.redis, tk.meta, keys, &pr)
+		o.recordStep(ctx, SpanCacheLookup, time.Since(start))
 	}
-	token := proto.NewToken()
-	res := proto.ReadResult{Rows: make([]proto.RowResult, len(keys))}
-	if err == nil {
-		// The rest under the protocol's script: leases for the misses.
-		var sub proto.ReadResult
-		err = cn.step(ctx, SpanCacheLease, func(ctx context.Context) error {
-			rctx, cancel := cn.redisCtx(ctx)
-			defer cancel()
-			var err error
-			sub, err = proto.Read(rctx, cn.cfg.redis, metaKey(tag), rest, token, cn.cfg.lease.Milliseconds())
-			return err
-		}, attrKeys.Int(len(rest)))
-		if err == nil {
-			res.Gen = sub.Gen
-			for j, i := range restIdx {
-				res.Rows[i] = sub.Rows[j]
-			}
-			if cn.observeInc(tag, sub.Incarnation) {
-				// Redis lost this table's state: read the database and
-				// fill nothing until any write whose intent was lost has
-				// ended.
-				for i := range res.Rows {
-					res.Rows[i] = proto.RowResult{Outcome: proto.Locked}
-				}
-			}
-		}
+	if err == nil && pr.Gen == "" {
+		// No meta hash (first use of the table, or Redis lost it): make
+		// one, so that the fills of these misses have a generation.
+		err = proto.InitMeta(ctx, cn.cfg.redis, tk.meta, &pr)
 	}
-	if err != nil {
-		// Redis is unreachable: read the database, fill nothing.
-		for i := range res.Rows {
-			res.Rows[i].Outcome = proto.Locked
-		}
-	}
+	// A fill may store only what this Peek saw: not after a Redis error,
+	// nor while the table is in quarantine (Redis lost its state lately).
+	canFill := err == nil && !cn.observeInc(tk.tag, pr.Incarnation)
 	var missing []int
-	var waits []*flight
-	var waitIdx []int
-	var leased []int
-	for i, r := range res.Rows {
-		if done[i] {
-			continue
-		}
+	for i := range keys {
+		r := &pr.Rows[i]
 		if r.Corrupt {
 			cn.countCorrupt(ctx)
 		}
-		switch r.Outcome {
-		case proto.Hit:
-			row, err := rowcodec.Decode(r.Image)
-			if err == nil && imageMatches(&row, ti) {
+		if canFill && r.Hit {
+			row, derr := rowcodec.DecodeString(r.Image)
+			if derr == nil && imageMatches(&row, ti) {
 				found[i] = &row
-				cn.hits.Add(1)
 				hits++
 				continue
 			}
-			if err != nil {
-				cn.countCorrupt(ctx) // an image from before a schema change is only a miss
+			// An image from before a schema change, or one that does not
+			// decode: a miss, which the fill overwrites.
+			if derr != nil {
+				cn.countCorrupt(ctx)
 			}
-			key, img := keys[i], r.Image
-			cn.background(context.Background(), func(ctx context.Context) { _ = proto.Discard(ctx, cn.cfg.redis, key, img) })
-			missing = append(missing, i)
-		case proto.LeasedElse:
-			if f := cn.flights.join(keys[i], r.Owner); f != nil {
+		}
+		missing = append(missing, i)
+	}
+	cn.hits.Add(int64(hits))
+	if len(missing) == 0 {
+		return hits, true
+	}
+	cn.misses.Add(int64(len(missing)))
+
+	// Concurrent misses of one key in this process share one database
+	// read: a reader joins the flight of a reader that saw exactly the same
+	// state in Redis (see flights).
+	var lead, waitIdx []int
+	var mine, waits []*flight
+	for _, i := range missing {
+		obs := observation{gen: pr.Gen, version: pr.Rows[i].Version}
+		if obs.version == "" {
+			obs.seq = pr.Seq
+		}
+		if canFill {
+			if f, leader := cn.flights.startOrJoin(keys[i], obs); !leader {
 				waits, waitIdx = append(waits, f), append(waitIdx, i)
 				continue
+			} else {
+				mine = append(mine, f)
 			}
-			missing = append(missing, i)
-		case proto.Leased:
-			leased = append(leased, i)
-			missing = append(missing, i)
-		default:
-			missing = append(missing, i)
 		}
+		lead = append(lead, i)
 	}
-	var myFlights []*flight
-	for _, i := range leased {
-		myFlights = append(myFlights, cn.flights.start(keys[i], token))
-	}
-	cn.misses.Add(int64(len(missing) + len(waits)))
-	if len(missing) > 0 {
+	if len(lead) > 0 {
 		var rows map[int]*rowcodec.Row
 		err := cn.step(ctx, SpanDBQuery, func(ctx context.Context) error {
 			var err error
-			rows, err = c.readRows(ctx, ti, keyParts, missing)
+			rows, err = c.readRows(ctx, ti, keyParts, lead)
 			return err
-		}, attrKeys.Int(len(missing)))
-		for j, i := range leased {
+		}, attrKeys.Int(len(lead)))
+		for j, f := range mine {
 			var row *rowcodec.Row
 			if err == nil {
-				row = rows[i]
+				row = rows[lead[j]]
 			}
-			cn.flights.finish(keys[i], token, myFlights[j], row, err)
+			cn.flights.finish(keys[lead[j]], f, row, err)
 		}
 		if err != nil {
 			return hits, false
 		}
-		for _, i := range missing {
+		for _, i := range lead {
 			found[i] = rows[i]
 		}
-		if len(leased) > 0 {
-			c.fill(ctx, ti, tag, keys, leased, token, res.Gen, rows)
+		if canFill {
+			c.fill(ctx, ti, tk, keys, lead, &pr, rows)
 		}
 	}
 	for j, f := range waits {
@@ -545,17 +506,27 @@ func (c *conn) readRows(ctx context.Context, ti *tableInfo, keyParts [][]string,
 	if !ok {
 		return nil, errNoQueryer
 	}
-	arrays := make([][]string, len(ti.pk))
-	for _, i := range idx {
+	query := ti.selectAll
+	nv := make([]driver.NamedValue, len(ti.pk))
+	if len(idx) == 1 {
+		// One key: a plain equality, as cheap for PostgreSQL as the
+		// application's own lookup.
+		query = ti.selectOne
 		for pos := range ti.pk {
-			arrays[pos] = append(arrays[pos], keyParts[i][pos])
+			nv[pos] = driver.NamedValue{Ordinal: pos + 1, Value: keyParts[idx[0]][pos]}
+		}
+	} else {
+		arrays := make([][]string, len(ti.pk))
+		for _, i := range idx {
+			for pos := range ti.pk {
+				arrays[pos] = append(arrays[pos], keyParts[i][pos])
+			}
+		}
+		for i, a := range arrays {
+			nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 		}
 	}
-	nv := make([]driver.NamedValue, len(arrays))
-	for i, a := range arrays {
-		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-	}
-	rows, err := qc.QueryContext(ctx, ti.selectAll, nv)
+	rows, err := qc.QueryContext(ctx, query, nv)
 	if err != nil {
 		return nil, err
 	}
@@ -620,13 +591,16 @@ func captureColumns(inner driver.Rows, ti *tableInfo) []rowcodec.Column {
 	return cols
 }
 
-// fill stores the rows read under our lease, after the caller has them.
-func (c *conn) fill(ctx context.Context, ti *tableInfo, tag string, keys []string, leased []int, token, gen string, rows map[int]*rowcodec.Row) {
+// fill stores the rows read after a miss, after the caller has them, under
+// the condition that nothing moved in Redis since the Peek pr.
+func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, idx []int, pr *proto.PeekResult, rows map[int]*rowcodec.Row) {
 	cn := c.c
-	fillKeys := make([]string, len(leased))
-	images := make([][]byte, len(leased))
-	for j, i := range leased {
+	fillKeys := make([]string, len(idx))
+	versions := make([]string, len(idx))
+	images := make([][]byte, len(idx))
+	for j, i := range idx {
 		fillKeys[j] = keys[i]
+		versions[j] = pr.Rows[i].Version
 		if r := rows[i]; r != nil {
 			img, err := rowcodec.Encode(nil, r.Columns, r.Values)
 			if err == nil && len(img) <= cn.cfg.maxEntry {
@@ -634,10 +608,11 @@ func (c *conn) fill(ctx context.Context, ti *tableInfo, tag string, keys []strin
 			}
 		}
 	}
+	gen, seq := pr.Gen, pr.Seq
 	ttl := cn.cfg.ttlFor(ti.ident).Milliseconds()
 	cn.background(detach(ctx), func(ctx context.Context) {
 		_ = cn.step(ctx, SpanCacheFill, func(ctx context.Context) error {
-			n, err := proto.Fill(ctx, cn.cfg.redis, metaKey(tag), fillKeys, token, gen, ttl, images)
+			n, err := proto.Fill(ctx, cn.cfg.redis, tk.meta, fillKeys, gen, seq, versions, ttl, images)
 			if span := trace.SpanFromContext(ctx); span.IsRecording() {
 				span.SetAttributes(attrStored.Int(n))
 			}
@@ -650,7 +625,8 @@ func (c *conn) fill(ctx context.Context, ti *tableInfo, tag string, keys []strin
 // found and the columns' metadata is not known yet: filtered by the IS NULL
 // predicates, ordered, limited and projected.
 func (b *boundLookup) result(found []*rowcodec.Row, limit, offset int64) *cachedRows {
-	var sel []*rowcodec.Row
+	cr := &cachedRows{names: b.names}
+	sel := cr.sel[:0]
 	for _, r := range found {
 		if r == nil {
 			continue
@@ -678,7 +654,6 @@ func (b *boundLookup) result(found []*rowcodec.Row, limit, offset int64) *cached
 	if limit >= 0 && int64(len(sel)) > limit {
 		sel = sel[:limit]
 	}
-	cr := &cachedRows{names: b.names}
 	meta := b.ti.lastCols.Load()
 	for _, r := range found {
 		if r != nil {
@@ -692,7 +667,12 @@ func (b *boundLookup) result(found []*rowcodec.Row, limit, offset int64) *cached
 	if b.star {
 		// Every column in table order: the decoded rows serve as they are.
 		cr.cols = *meta
-		cr.rows = make([][]any, len(sel))
+		cr.rows = cr.one[:0]
+		if len(sel) > 1 {
+			cr.rows = make([][]any, len(sel))
+		} else {
+			cr.rows = cr.one[:len(sel)]
+		}
 		for i, r := range sel {
 			cr.rows[i] = r.Values
 		}
@@ -729,44 +709,47 @@ func compareKey(kind keyKind, x, y any) int {
 }
 
 // flights lets concurrent misses of one key in one process share one
-// database read. A reader may join only the flight of the reader that
-// holds the key's lease right now (Redis told it the owner's token): no
-// write intent can have arrived since that lease was taken, so the
-// leader's database read is not older than any write completed before the
-// joiner started.
+// database read. A reader joins only the flight of a reader whose Peek saw
+// exactly what its own Peek saw (the same generation, and the same row
+// version or, for a row without one, the same table sequence): every write
+// intent moves those, and a write is complete only after its release,
+// which moves them again, so no write completed between the leader's look
+// and the joiner's, and the leader's database read is not older than any
+// write completed before the joiner started.
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight
 }
 
-type flight struct {
-	token string
-	done  chan struct{}
-	row   *rowcodec.Row
-	err   error
+// observation is what a Peek saw of one row, as far as flights compare it.
+type observation struct {
+	gen, version, seq string
 }
 
-func (fs *flights) start(key, token string) *flight {
-	f := &flight{token: token, done: make(chan struct{})}
+type flight struct {
+	obs  observation
+	done chan struct{}
+	row  *rowcodec.Row
+	err  error
+}
+
+// startOrJoin returns the flight for key that saw obs, joining a running
+// one (leader false) or starting one (leader true).
+func (fs *flights) startOrJoin(key string, obs observation) (f *flight, leader bool) {
 	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.m[key]; f != nil && f.obs == obs {
+		return f, false
+	}
+	f = &flight{obs: obs, done: make(chan struct{})}
 	if fs.m == nil {
 		fs.m = make(map[string]*flight)
 	}
 	fs.m[key] = f
-	fs.mu.Unlock()
-	return f
+	return f, true
 }
 
-func (fs *flights) join(key, owner string) *flight {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if f := fs.m[key]; f != nil && f.token == owner {
-		return f
-	}
-	return nil
-}
-
-func (fs *flights) finish(key, token string, f *flight, row *rowcodec.Row, err error) {
+func (fs *flights) finish(key string, f *flight, row *rowcodec.Row, err error) {
 	f.row, f.err = row, err
 	close(f.done)
 	fs.mu.Lock()

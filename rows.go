@@ -99,6 +99,10 @@ type cachedRows struct {
 	cols  []rowcodec.Column
 	rows  [][]any
 	pos   int
+
+	// Room for the common case, one row, without more allocations.
+	one [1][]any
+	sel [1]*rowcodec.Row
 }
 
 var (

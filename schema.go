@@ -48,6 +48,7 @@ type tableInfo struct {
 	loaded    time.Time
 
 	selectAll string // SELECT of every column by key, for misses
+	selectOne string // the same for exactly one key
 	// lastCols is the column metadata the inner driver last reported for
 	// the table's rows, to answer a lookup that finds no row.
 	lastCols atomic.Pointer[[]rowcodec.Column]
@@ -122,7 +123,7 @@ type session struct {
 	// table, by OID; only then are its lookups served from Redis and its
 	// writes mirrored.
 	canSelect map[uint32]bool
-	tags      map[*tableInfo]string // key hash tags, by table version
+	tags      map[*tableInfo]tagKeys // key hash tags, by table version
 }
 
 func (s *session) reset() { *s = session{} }
@@ -172,7 +173,7 @@ func (c *conn) ensureSession(ctx context.Context) error {
 		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
 	}
 	c.sess = session{ready: true, inTx: inTx, database: asString(rows[0][0]),
-		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]string), canSelect: make(map[uint32]bool)}
+		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]tagKeys), canSelect: make(map[uint32]bool)}
 	return nil
 }
 
@@ -327,8 +328,33 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	}
 	if ti.cacheable {
 		ti.selectAll = buildSelectAll(ti)
+		ti.selectOne = buildSelectOne(ti)
 	}
 	return ti, nil
+}
+
+// buildSelectOne builds the statement a miss of one key runs: every
+// column, by key, each key value as text cast to the column's type.
+func buildSelectOne(ti *tableInfo) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range ti.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteIdent(c.name))
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(quoteTable(ti.ident))
+	for i, k := range ti.pk {
+		if i == 0 {
+			b.WriteString(" WHERE ")
+		} else {
+			b.WriteString(" AND ")
+		}
+		fmt.Fprintf(&b, "%s = $%d::text::%s", quoteIdent(ti.cols[k].name), i+1, keyCast(ti.cols[k].keyKind))
+	}
+	return b.String()
 }
 
 // buildSelectAll builds the statement a miss runs: every column, by key,

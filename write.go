@@ -145,12 +145,18 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 	return ts, nil
 }
 
+// tagKeys are a table's hash tag and meta key in one session's namespace.
+type tagKeys struct{ tag, meta string }
+
 // tag is the hash tag of ti's keys in this session's namespace.
-func (c *conn) tag(ti *tableInfo) string {
+func (c *conn) tag(ti *tableInfo) string { return c.tagKeys(ti).tag }
+
+func (c *conn) tagKeys(ti *tableInfo) tagKeys {
 	if t, ok := c.sess.tags[ti]; ok {
 		return t
 	}
-	t := tableTag(c.c.cfg.prefix, c.sess.database, ti.ident)
+	tag := tableTag(c.c.cfg.prefix, c.sess.database, ti.ident)
+	t := tagKeys{tag: tag, meta: metaKey(tag)}
 	if len(c.sess.tags) > 1024 {
 		clear(c.sess.tags)
 	}

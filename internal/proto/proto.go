@@ -1,5 +1,5 @@
 // Package proto holds wtcache's Redis protocol: the Lua scripts that keep
-// every cached row consistent with PostgreSQL (leases for fills, intents for
+// every cached row consistent with PostgreSQL (versioned fills, intents for
 // writes, per-table generations for table-wide invalidation) and thin Go
 // wrappers around them. See scripts.go for the data layout.
 package proto
@@ -15,31 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Outcome of reading one row.
-type Outcome byte
-
-const (
-	Hit        Outcome = 'H' // the image is valid
-	Leased     Outcome = 'M' // miss; the caller holds the fill lease
-	LeasedElse Outcome = 'O' // miss; another reader holds the lease
-	Locked     Outcome = 'L' // miss during a write: read the database, never fill
-)
-
-// RowResult is the outcome for one key.
-type RowResult struct {
-	Outcome Outcome
-	Image   []byte // with Hit
-	Owner   string // with LeasedElse: the lease holder's token
-	Corrupt bool   // the key held something that was not a row hash; it was deleted
-}
-
-// ReadResult is the outcome of one Read.
-type ReadResult struct {
-	Gen         string
-	Incarnation string // of the table's meta hash
-	Rows        []RowResult
-}
-
 // NewToken returns a fresh random token for a lease, a writer or a
 // generation.
 func NewToken() string {
@@ -51,56 +26,38 @@ var ErrProtocol = errors.New("wtcache: unexpected reply from Redis")
 
 func args(fixed ...any) []any { return fixed }
 
-// Read looks up rows of one table and takes the fill lease for the misses
-// it can fill. keys are the row keys; meta is the table's meta key.
-func Read(ctx context.Context, rdb redis.Scripter, meta string, keys []string, token string, leaseMs int64) (ReadResult, error) {
-	ks := make([]string, 0, len(keys)+1)
-	ks = append(append(ks, meta), keys...)
-	res, err := readScript.Run(ctx, rdb, ks, token, leaseMs, NewToken()).Slice()
-	if err != nil {
-		return ReadResult{}, err
-	}
-	if len(res) != 1+2*len(keys) {
-		return ReadResult{}, ErrProtocol
-	}
-	gi, _ := res[0].(string)
-	gen, inc, _ := strings.Cut(gi, "/")
-	out := ReadResult{Gen: gen, Incarnation: inc, Rows: make([]RowResult, len(keys))}
-	for i := range keys {
-		o, _ := res[1+2*i].(string)
-		x, _ := res[2+2*i].(string)
-		if len(o) != 1 {
-			return ReadResult{}, ErrProtocol
-		}
-		r := RowResult{Outcome: Outcome(o[0]), Corrupt: x == "corrupt"}
-		switch r.Outcome {
-		case Hit:
-			r.Image = []byte(x)
-		case LeasedElse:
-			r.Owner = x
-		case Leased, Locked:
-		default:
-			return ReadResult{}, ErrProtocol
-		}
-		out.Rows[i] = r
-	}
-	return out, nil
-}
-
-// Fill stores the images read from the database for keys leased with
-// token under generation gen. An empty image stores nothing (and releases
-// the lease). It returns how many images were stored.
-func Fill(ctx context.Context, rdb redis.Scripter, meta string, keys []string, token, gen string, ttlMs int64, images [][]byte) (int, error) {
-	if len(images) != len(keys) {
-		return 0, fmt.Errorf("wtcache: fill: %d keys, %d images", len(keys), len(images))
+// Fill stores the images read from the database after a miss, for the
+// keys a Peek reported as misses: gen and seq are the Peek's Gen and Seq,
+// versions[i] its Rows[i].Version. An image is stored only if nothing moved
+// since that Peek (see scripts.go); an empty image stores nothing. It
+// returns how many images were stored.
+func Fill(ctx context.Context, rdb redis.Scripter, meta string, keys []string, gen, seq string, versions []string, ttlMs int64, images [][]byte) (int, error) {
+	if len(images) != len(keys) || len(versions) != len(keys) {
+		return 0, fmt.Errorf("wtcache: fill: %d keys, %d versions, %d images", len(keys), len(versions), len(images))
 	}
 	ks := append([]string{meta}, keys...)
-	av := args(token, gen, NewToken(), ttlMs)
-	for _, img := range images {
-		av = append(av, img)
+	av := args(gen, seq, NewToken(), ttlMs)
+	for i, img := range images {
+		av = append(av, versions[i], img)
 	}
-	n, err := fillScript.Run(ctx, rdb, ks, av...).Int()
-	return n, err
+	return fillScript.Run(ctx, rdb, ks, av...).Int()
+}
+
+// InitMeta makes the table's meta hash if it is missing (or corrupt) and
+// sets res's Gen, Incarnation and Seq from it: a Peek that found no meta
+// hash calls it before reading the database, so that its fill can store.
+// The rows' versions stay as the Peek saw them, which only makes the fill
+// stricter.
+func InitMeta(ctx context.Context, rdb redis.Scripter, meta string, res *PeekResult) error {
+	v, err := metaScript.Run(ctx, rdb, []string{meta}, NewToken()).StringSlice()
+	if err != nil {
+		return err
+	}
+	if len(v) != 3 {
+		return ErrProtocol
+	}
+	res.Gen, res.Incarnation, res.Seq = v[0], v[1], v[2]
+	return nil
 }
 
 // Intent places write intents: one per row key, or one table-wide intent
@@ -164,67 +121,83 @@ func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []st
 	return naiveMirrorScript.Run(ctx, rdb, append([]string{meta}, keys...), av...).Err()
 }
 
-// Peek reads rows of one table without a script, in one pipelined round
-// trip of two commands per table (HMGET of the meta hash's gen and inc,
-// HMGET of each row's v and g), and returns the images that are certainly
-// valid hits, and the incarnation of the table's meta hash. An image is a
-// valid hit when its g is the table's current gen: by the invariants at the
-// top of scripts.go, such a row has no intent, lease or contention mark and
-// no table intent is live. nil for every other key: the caller then runs
-// Read for those.
-//
-// A hit from Peek is linearizable like a hit from Read although the two
-// hashes are read at slightly different instants: a table intent placed
-// after the meta read belongs to a write that overlaps this read, and a
-// row write that completed before the row read left either its intent or
-// its own image there.
-func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string) ([][]byte, string, error) {
-	out := make([][]byte, len(keys))
-	inc, err := PeekInto(ctx, rdb, meta, keys, out)
-	return out, inc, err
+// PeekResult is what one Peek saw.
+type PeekResult struct {
+	Gen, Incarnation, Seq string // of the table's meta hash ("" when absent)
+	Rows                  []PeekRow
 }
 
-// PeekInto is Peek writing the images into out (len(out) == len(keys)).
-func PeekInto(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string, out [][]byte) (string, error) {
+// PeekRow is what one Peek saw of one row.
+type PeekRow struct {
+	Hit     bool   // Image is a valid hit
+	Image   string // with Hit
+	Version string // the row's n, for Fill
+	Corrupt bool   // the key holds something other than a hash
+}
+
+// Peek reads rows of one table without a script, in one pipelined round
+// trip (HMGET of the meta hash's gen, inc and s; HMGET of each row's v, g
+// and n). A row whose g is the table's current gen is a valid hit: by the
+// invariants at the top of scripts.go, it has no intent and no table
+// intent is live. For the others, what Peek saw is what Fill needs.
+//
+// A hit from Peek is linearizable although the two hashes are read at
+// slightly different instants: a table intent placed after the meta read
+// belongs to a write that overlaps this read, and a row write that
+// completed before the row read left either its intent or its own image
+// there.
+func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string) (PeekResult, error) {
+	res := PeekResult{Rows: make([]PeekRow, len(keys))}
+	err := PeekInto(ctx, rdb, meta, keys, &res)
+	return res, err
+}
+
+// PeekInto is Peek writing into res, whose Rows has len(keys) elements.
+func PeekInto(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string, res *PeekResult) error {
 	pipe := rdb.Pipeline()
-	gen := pipe.HMGet(ctx, meta, "gen", "inc")
+	mc := pipe.HMGet(ctx, meta, "gen", "inc", "s")
 	var one [1]*redis.SliceCmd
 	vals := one[:0]
 	if len(keys) > 1 {
 		vals = make([]*redis.SliceCmd, 0, len(keys))
 	}
 	for _, k := range keys {
-		vals = append(vals, pipe.HMGet(ctx, k, "v", "g"))
+		vals = append(vals, pipe.HMGet(ctx, k, "v", "g", "n"))
 	}
 	_, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
-		// A key of another type answers WRONGTYPE: not a hit; Read
-		// cleans it up.
-		if !isWrongType(err) {
-			return "", err
+	if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
+		// A key of another type answers WRONGTYPE: that row is corrupt,
+		// the others are answered.
+		return err
+	}
+	m, merr := mc.Result()
+	if merr != nil || len(m) != 3 {
+		if isWrongType(merr) {
+			return nil // a corrupt meta hash: nothing is a hit; scripts clean it up
 		}
+		return ErrProtocol
 	}
-	gi, gerr := gen.Result()
-	if gerr != nil || len(gi) != 2 {
-		return "", nil
-	}
-	g, _ := gi[0].(string)
-	inc, _ := gi[1].(string)
-	if g == "" || inc == "" {
-		return inc, nil
-	}
+	res.Gen, _ = m[0].(string)
+	res.Incarnation, _ = m[1].(string)
+	res.Seq, _ = m[2].(string)
 	for i := range keys {
+		r := &res.Rows[i]
 		vg, err := vals[i].Result()
-		if err != nil || len(vg) != 2 {
+		if err != nil {
+			r.Corrupt = isWrongType(err)
 			continue
 		}
+		if len(vg) != 3 {
+			return ErrProtocol
+		}
+		r.Version, _ = vg[2].(string)
 		v, ok1 := vg[0].(string)
-		rg, ok2 := vg[1].(string)
-		if ok1 && ok2 && v != "" && rg == g {
-			out[i] = []byte(v)
+		g, ok2 := vg[1].(string)
+		if ok1 && ok2 && v != "" && res.Gen != "" && g == res.Gen {
+			r.Hit, r.Image = true, v
 		}
 	}
-	return inc, nil
+	return nil
 }
 
 func isWrongType(err error) bool {

@@ -10,22 +10,34 @@ import "github.com/redis/go-redis/v9"
 //              another generation are misses. Absent: a fresh one is made.
 //   inc        the hash's incarnation, made with it: a new one tells a
 //              client that Redis lost the table's state since it last looked
+//   s          the table's write sequence: moves at every row intent and
+//              every release of one
 //   w:<token>  a table-wide write intent, value = deadline (ms, server time)
 // Row hash (KEYS[2..]):
 //   v          the row image            g   generation the image belongs to
+//   n          the row's version: moves at every intent placed on the row,
+//              every release of one, and every dead intent removed
 //   i:<token>  a row write intent, value = deadline (ms)
 //   c          contended: a second intent arrived while one was live
-//   l, ld      the fill lease token and its deadline (ms)
+//
+// A read is one pipelined round trip without a script (Peek): the meta's
+// gen, inc and s, and each row's v, g and n. A row whose g is the current
+// gen is a hit. For a miss the reader keeps what it saw, reads PostgreSQL,
+// and fills under the condition that nothing moved since it looked: the same
+// gen, no live table or row intent, the same n (or, where the row had no n,
+// the same s). Every write places an intent before it commits, which moves
+// n and s (a table intent moves gen), and releases it after, which moves
+// them again, so a fill whose database read may have missed a write is
+// refused. That replaces a lease: nothing is written on a miss before the
+// database read, so a miss costs one round trip before it.
 //
 // An intent whose deadline has passed is dead: its writer crashed or lost
 // Redis. A dead table intent may hide a committed write, so whoever finds
-// one removes it and moves the generation on.
+// one removes it and moves the generation on; a dead row intent moves n.
 //
 // Invariants that let Peek decide a hit from v, g and gen alone:
-//   - a row hash that holds v holds nothing else but g: placing an intent
-//     deletes v and g; a lease is taken only where no valid image is (and
-//     deletes a stale one); fills and releases store v only where no intent
-//     is live, the row is not contended, and they remove the lease;
+//   - a row hash that holds v holds no intent: placing an intent deletes v
+//     and g; fills and releases store v only where no intent is live;
 //   - an image whose g is the table's current gen was stored while no table
 //     intent was live: placing a table intent moves gen, and nothing is
 //     stored while a table intent is live.
@@ -77,7 +89,9 @@ local function meta(newgen)
   return gen, locked
 end
 
--- row(key): the fields of a row hash, dead intents removed.
+-- row(key): the fields of a row hash, dead intents removed (which moves
+-- the row's version and the table's sequence: the dead writer may have
+-- committed).
 local function row(key)
   local r = {intents = 0}
   local h = hgetall(key)
@@ -85,12 +99,17 @@ local function row(key)
     r.corrupt = true
     return r
   end
+  local dead = false
   for i = 1, #h, 2 do
     local f = h[i]
     if string.sub(f, 1, 2) == 'i:' then
       if tonumber(h[i+1]) > now() then r.intents = r.intents + 1
-      else redis.call('HDEL', key, f) end
+      else redis.call('HDEL', key, f); dead = true end
     else r[f] = h[i+1] end
+  end
+  if dead then
+    r.n = tostring(redis.call('HINCRBY', key, 'n', 1))
+    redis.call('HINCRBY', KEYS[1], 's', 1)
   end
   return r
 end
@@ -101,58 +120,41 @@ local function keepalive(key, ms)
 end
 `
 
-// readScript looks rows up. ARGV: lease token, lease ms, fresh generation.
-// Returns {gen, r1, x1, r2, x2, ...}: per row one of
-//
-//	'H', image         a hit
-//	'M', ''            a miss; the caller holds the lease (token ARGV[1])
-//	'O', owner token   a miss; another reader holds the lease
-//	'L', ''            a miss during a write: read the database, do not fill
-var readScript = redis.NewScript(prelude + `
-local gen, tlocked = meta(ARGV[3])
-local out = {gen .. '/' .. (redis.call('HGET', KEYS[1], 'inc') or '')}
-for k = 2, #KEYS do
-  local key = KEYS[k]
-  local r = row(key)
-  if tlocked or r.intents > 0 then
-    out[#out+1] = 'L'; out[#out+1] = r.corrupt and 'corrupt' or ''
-  elseif r.v and r.g == gen then
-    out[#out+1] = 'H'; out[#out+1] = r.v
-  elseif r.l and tonumber(r.ld or '0') > now() then
-    out[#out+1] = 'O'; out[#out+1] = r.l
-  else
-    if r.v then redis.call('HDEL', key, 'v', 'g') end
-    redis.call('HSET', key, 'l', ARGV[1], 'ld', now() + tonumber(ARGV[2]))
-    keepalive(key, tonumber(ARGV[2]))
-    out[#out+1] = 'M'; out[#out+1] = r.corrupt and 'corrupt' or ''
-  end
-end
-return out
-`)
-
-// fillScript stores images read from the database by the lease holder.
-// ARGV: lease token, generation seen by the read, fresh generation, ttl ms,
-// then one image per row key. It stores an image only if the lease is
-// still ours, no intent arrived and the generation did not move.
-// Returns the number of images stored.
+// fillScript stores images read from the database after a miss. ARGV:
+// the gen and s the reader saw, a fresh generation, ttl ms, then per row
+// key the n the reader saw ("" for none) and the image ("" = no row: store
+// nothing). An image is stored only if nothing moved since the reader
+// looked (see the top of this file). Returns the number of images stored.
 var fillScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
+if tlocked or gen ~= ARGV[1] then return 0 end
+local seq = redis.call('HGET', KEYS[1], 's') or ''
 local stored = 0
 for k = 2, #KEYS do
   local key = KEYS[k]
+  local want, img = ARGV[3 + 2*(k-1)], ARGV[4 + 2*(k-1)]
   local r = row(key)
-  if r.l == ARGV[1] then
-    if not tlocked and r.intents == 0 and gen == ARGV[2] and ARGV[3 + k] ~= '' then
-      redis.call('HSET', key, 'v', ARGV[3 + k], 'g', gen)
-      redis.call('HDEL', key, 'l', 'ld')
+  local n = r.n or ''
+  if not r.corrupt and r.intents == 0 and n == want and (want ~= '' or seq == ARGV[2]) then
+    if img ~= '' then
+      redis.call('HSET', key, 'v', img, 'g', gen)
+      redis.call('HDEL', key, 'c', 'l', 'ld')
       redis.call('PEXPIRE', key, tonumber(ARGV[4]))
       stored = stored + 1
-    else
-      redis.call('HDEL', key, 'l', 'ld')
+    elseif r.v then
+      redis.call('HDEL', key, 'v', 'g')
     end
   end
 end
 return stored
+`)
+
+// metaScript makes the table's meta hash when a Peek found none (first
+// use, or Redis lost it), so that a fill has a generation to check.
+// ARGV: a fresh generation. Returns {gen, inc, s}.
+var metaScript = redis.NewScript(prelude + `
+local gen = meta(ARGV[1])
+return {gen, redis.call('HGET', KEYS[1], 'inc') or '', redis.call('HGET', KEYS[1], 's') or ''}
 `)
 
 // intentScript places write intents before a write commits.
@@ -164,7 +166,8 @@ local gen, tlocked = meta(ARGV[3])
 local deadline = now() + tonumber(ARGV[2])
 if ARGV[4] == '1' then
   -- Moving the generation now, not only at the release, retires every
-  -- image at once: none stored before this instant is a hit any more.
+  -- image at once: none stored before this instant is a hit any more, and
+  -- no fill that looked before it can store.
   redis.call('HSET', KEYS[1], 'w:' .. ARGV[1], deadline, 'gen', ARGV[3])
   return ARGV[3]
 end
@@ -174,21 +177,23 @@ for k = 2, #KEYS do
   if r.intents > 0 then redis.call('HSET', key, 'c', '1') end
   redis.call('HSET', key, 'i:' .. ARGV[1], deadline)
   redis.call('HDEL', key, 'v', 'g', 'l', 'ld')
+  redis.call('HINCRBY', key, 'n', 1)
   keepalive(key, tonumber(ARGV[2]))
 end
+if #KEYS > 1 then redis.call('HINCRBY', KEYS[1], 's', 1) end
 return gen
 `)
 
 // releaseScript runs after the transaction ended (committed, rolled back,
 // or unknown). ARGV: writer token, generation returned by the intent, fresh
 // generation, ttl ms, table-wide (1/0), bump (1/0), then one image per row
-// key (” = store nothing).
+// key ("" = store nothing).
 //
 // Table-wide: removes the table intent and, with bump, moves the generation.
-// Rows: removes the row intent; stores the image only when no other intent
-// is live, the row was never contended, our intent was still there, the
-// table is not locked and its generation is the one the intent saw.
-// Returns the number of images stored.
+// Rows: removes the row intent and moves the row's version; stores the
+// image only when no other intent is live, the row was never contended, our
+// intent was still there, the table is not locked and its generation is
+// the one the intent saw. Returns the number of images stored.
 var releaseScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
 if ARGV[5] == '1' then
@@ -201,6 +206,7 @@ for k = 2, #KEYS do
   local key = KEYS[k]
   local mine = redis.call('HDEL', key, 'i:' .. ARGV[1])
   local r = row(key)
+  redis.call('HINCRBY', key, 'n', 1)
   local img = ARGV[5 + k]
   if r.intents == 0 then
     if mine == 1 and r.c == nil and img ~= '' and not tlocked and gen == ARGV[2] then
@@ -212,6 +218,7 @@ for k = 2, #KEYS do
     end
   end
 end
+if #KEYS > 1 then redis.call('HINCRBY', KEYS[1], 's', 1) end
 return stored
 `)
 

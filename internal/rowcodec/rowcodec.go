@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 )
@@ -188,37 +189,46 @@ type Row struct {
 	Values  []any
 }
 
+// reader reads an image held in a string: the strings it returns share
+// the image's memory (strings are immutable), so decoding a text value
+// costs no copy.
 type reader struct {
-	b   []byte
+	b   string
 	err bool
 }
 
 func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = true
-		return 0
+	var v uint64
+	for i := 0; i < len(r.b) && i < binary.MaxVarintLen64; i++ {
+		c := r.b[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflow
+			}
+			r.b = r.b[i+1:]
+			return v | uint64(c)<<(7*i)
+		}
+		v |= uint64(c&0x7f) << (7 * i)
 	}
-	r.b = r.b[n:]
-	return v
+	r.err = true
+	return 0
 }
 
 func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = true
-		return 0
+	ux := r.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	r.b = r.b[n:]
-	return v
+	return x
 }
 
-func (r *reader) bytes(n int) []byte {
+func (r *reader) bytes(n int) string {
 	if n < 0 || n > len(r.b) {
 		r.err = true
-		return nil
+		return ""
 	}
-	v := r.b[:n:n]
+	v := r.b[:n]
 	r.b = r.b[n:]
 	return v
 }
@@ -233,13 +243,22 @@ func (r *reader) byte1() byte {
 	return v
 }
 
+// be decodes a big-endian unsigned integer of len(b) bytes.
+func be(b string) uint64 {
+	var v uint64
+	for i := 0; i < len(b); i++ {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
 func (r *reader) str() string {
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
 		r.err = true
 		return ""
 	}
-	return string(r.bytes(int(n)))
+	return r.bytes(int(n))
 }
 
 // headers caches decoded column lists by their encoded bytes: every row of
@@ -256,6 +275,12 @@ const maxHeaders = 4096
 // or modify it. The Columns slice may be shared with other rows: read it,
 // never modify it.
 func Decode(img []byte) (Row, error) {
+	return DecodeString(string(img))
+}
+
+// DecodeString is Decode of an image held in a string. Text values share
+// the string's memory.
+func DecodeString(img string) (Row, error) {
 	if len(img) < 2 || img[0] != magic || img[1] != Version {
 		return Row{}, ErrCorrupt
 	}
@@ -276,7 +301,7 @@ func decodeHeader(r *reader) ([]Column, error) {
 	}
 	hdr := start[:len(start)-len(r.b)]
 	headers.RLock()
-	cached, ok := headers.m[string(hdr)]
+	cached, ok := headers.m[hdr]
 	headers.RUnlock()
 	if ok {
 		return cached, nil
@@ -289,7 +314,7 @@ func decodeHeader(r *reader) ([]Column, error) {
 	if headers.m == nil || len(headers.m) >= maxHeaders {
 		headers.m = make(map[string][]Column)
 	}
-	headers.m[string(hdr)] = cols
+	headers.m[strings.Clone(hdr)] = cols
 	headers.Unlock()
 	return cols, nil
 }
@@ -324,11 +349,12 @@ func parseHeader(r *reader) ([]Column, error) {
 	cols := make([]Column, n)
 	for i := range cols {
 		c := &cols[i]
-		c.Name = r.str()
+		// Headers are cached: they must not keep the image alive.
+		c.Name = strings.Clone(r.str())
 		if oid := r.bytes(4); !r.err {
-			c.TypeOID = binary.BigEndian.Uint32(oid)
+			c.TypeOID = uint32(be(oid))
 		}
-		c.DatabaseType = r.str()
+		c.DatabaseType = strings.Clone(r.str())
 		code := r.byte1()
 		if int(code) >= len(scanTypes) {
 			return nil, ErrCorrupt
@@ -359,7 +385,7 @@ func decodeValues(r *reader, cols []Column) (Row, error) {
 			vals[i] = r.varint()
 		case tagFloat64:
 			if b := r.bytes(8); !r.err {
-				vals[i] = math.Float64frombits(binary.BigEndian.Uint64(b))
+				vals[i] = math.Float64frombits(be(b))
 			}
 		case tagFalse:
 			vals[i] = false

@@ -1,0 +1,403 @@
+package proto
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func peek(t *testing.T, rdb redis.UniversalClient, keys ...string) PeekResult {
+	t.Helper()
+	r, err := Peek(context.Background(), rdb, meta, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// hits renders a Peek: the image of each hit, "-" for a miss.
+func hits(r PeekResult) []string {
+	out := make([]string, len(r.Rows))
+	for i, x := range r.Rows {
+		out[i] = "-"
+		if x.Hit {
+			out[i] = x.Image
+		}
+	}
+	return out
+}
+
+// fill fills keys with images under what p saw.
+func fill(t *testing.T, rdb redis.UniversalClient, p PeekResult, keys []string, images ...string) int {
+	t.Helper()
+	vs := make([]string, len(keys))
+	imgs := make([][]byte, len(keys))
+	for i := range keys {
+		vs[i] = p.Rows[i].Version
+		if images[i] != "" {
+			imgs[i] = []byte(images[i])
+		}
+	}
+	n, err := Fill(context.Background(), rdb, meta, keys, p.Gen, p.Seq, vs, 60000, imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// warm makes the table's meta hash exist (the first fill of a table only
+// creates it) and caches images for keys.
+func warm(t *testing.T, rdb redis.UniversalClient, keys []string, images ...string) {
+	t.Helper()
+	fill(t, rdb, peek(t, rdb, keys...), keys, images...)
+	if n := fill(t, rdb, peek(t, rdb, keys...), keys, images...); n != len(keys) {
+		t.Fatalf("warm: stored %d of %d", n, len(keys))
+	}
+}
+
+type writer struct {
+	token, gen string
+}
+
+func (w *writer) intent(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	g, err := Intent(context.Background(), rdb, meta, []string{k1}, w.token, 30000, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.gen = g
+}
+
+func (w *writer) release(t *testing.T, rdb redis.UniversalClient, img string) {
+	t.Helper()
+	var imgs [][]byte
+	if img != "" {
+		imgs = [][]byte{[]byte(img)}
+	}
+	if _, err := Release(context.Background(), rdb, meta, []string{k1}, w.token, w.gen, 60000, false, false, imgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMissFillHit(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		keys := []string{k1, k2}
+		p := peek(t, rdb, keys...)
+		if p.Gen != "" || hits(p)[0] != "-" {
+			t.Fatalf("empty Redis: %+v", p)
+		}
+		// The first fill of a table makes its meta hash and stores nothing:
+		// it cannot know what the generation was when the reader looked.
+		if n := fill(t, rdb, p, keys, "img1", ""); n != 0 {
+			t.Fatalf("first fill stored %d", n)
+		}
+		p = peek(t, rdb, keys...)
+		if p.Gen == "" || p.Incarnation == "" {
+			t.Fatalf("meta not made: %+v", p)
+		}
+		if n := fill(t, rdb, p, keys, "img1", ""); n != 1 {
+			t.Fatalf("fill stored %d, want 1 (k2 has no row)", n)
+		}
+		if got := hits(peek(t, rdb, keys...)); got[0] != "img1" || got[1] != "-" {
+			t.Fatalf("after fill: %v, want img1 -", got)
+		}
+	})
+}
+
+// The stale-set race that the fill's conditions exist for: a reader looks,
+// reads the old row, a write commits and is released, and the reader's
+// fill arrives last. Every ordering of the write against the reader's look
+// and fill must leave either nothing or the new row, whether the row was
+// written before (it has a version) or not (the table's sequence decides).
+func TestWriteDefeatsSlowFill(t *testing.T) {
+	type step func(t *testing.T, rdb redis.UniversalClient, w *writer)
+	intent := func(t *testing.T, rdb redis.UniversalClient, w *writer) { w.intent(t, rdb) }
+	release := func(t *testing.T, rdb redis.UniversalClient, w *writer) { w.release(t, rdb, "new") }
+	for _, tc := range []struct {
+		name          string
+		before, after []step // around the reader's look; the fill comes last
+	}{
+		{"write between look and fill", nil, []step{intent, release}},
+		{"intent before look, release before fill", []step{intent}, []step{release}},
+		{"intent after look, still live at fill", nil, []step{intent}},
+		{"intent before look, still live at fill", []step{intent}, nil},
+	} {
+		for _, written := range []bool{false, true} {
+			name := tc.name
+			if written {
+				name += ", row written before"
+			}
+			t.Run(name, func(t *testing.T) {
+				forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+					warm(t, rdb, []string{k2}, "other")
+					if written {
+						w0 := &writer{token: "w0"}
+						w0.intent(t, rdb)
+						w0.release(t, rdb, "")
+					}
+					w := &writer{token: "w1"}
+					for _, f := range tc.before {
+						f(t, rdb, w)
+					}
+					p := peek(t, rdb, k1)
+					for _, f := range tc.after {
+						f(t, rdb, w)
+					}
+					if n := fill(t, rdb, p, []string{k1}, "old"); n != 0 {
+						t.Fatal("a fill that may have missed a write stored its row")
+					}
+					if got := hits(peek(t, rdb, k1))[0]; got != "-" && got != "new" {
+						t.Fatalf("after the race: %q", got)
+					}
+				})
+			})
+		}
+	}
+}
+
+// A row key that vanishes (eviction) after a write, where the reader saw
+// no key at all: the table's sequence still tells the fill that a write
+// happened.
+func TestFillAfterEvictedWriteRefused(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k2}, "other")
+		p := peek(t, rdb, k1)
+		if p.Rows[0].Version != "" {
+			t.Fatalf("fresh row has a version: %+v", p.Rows[0])
+		}
+		w := &writer{token: "w1"}
+		w.intent(t, rdb)
+		w.release(t, rdb, "new")
+		rdb.Del(ctx, k1) // evicted
+		if n := fill(t, rdb, p, []string{k1}, "old"); n != 0 {
+			t.Fatal("fill stored over an evicted write")
+		}
+		// A reader that looks after the write fills.
+		if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "new"); n != 1 {
+			t.Fatal("a fresh fill was refused")
+		}
+	})
+}
+
+// Two writers on one row: neither stores its image; the row stays a miss
+// until a reader fills it.
+func TestContendedWritersStoreNothing(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k1}, "zero")
+		g1, _ := Intent(ctx, rdb, meta, []string{k1}, "w1", 30000, false)
+		g2, _ := Intent(ctx, rdb, meta, []string{k1}, "w2", 30000, false)
+		if n, _ := Release(ctx, rdb, meta, []string{k1}, "w2", g2, 60000, false, false, [][]byte{[]byte("two")}); n != 0 {
+			t.Fatal("w2 stored while w1 was live")
+		}
+		if n, _ := Release(ctx, rdb, meta, []string{k1}, "w1", g1, 60000, false, false, [][]byte{[]byte("one")}); n != 0 {
+			t.Fatal("w1 stored on a contended row")
+		}
+		p := peek(t, rdb, k1)
+		if hits(p)[0] != "-" {
+			t.Fatalf("after contended writes: %v, want a miss", hits(p))
+		}
+		if n := fill(t, rdb, p, []string{k1}, "db"); n != 1 {
+			t.Fatal("fill after contended writes refused")
+		}
+	})
+}
+
+// A table-wide intent retires every image when it is placed; no fill
+// stores while it is live; its release moves the generation again.
+func TestTableWideIntentAndGeneration(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k1}, "v")
+		before := peek(t, rdb, k2)
+		gen, err := Intent(ctx, rdb, meta, nil, "tw", 30000, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hits(peek(t, rdb, k1))[0]; got != "-" {
+			t.Fatalf("during table intent: %q, want a miss", got)
+		}
+		if n := fill(t, rdb, before, []string{k2}, "old"); n != 0 {
+			t.Fatal("a fill that looked before the table intent stored")
+		}
+		during := peek(t, rdb, k2)
+		if n := fill(t, rdb, during, []string{k2}, "old"); n != 0 {
+			t.Fatal("a fill stored during a live table intent")
+		}
+		if _, err := Release(ctx, rdb, meta, nil, "tw", gen, 0, true, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := fill(t, rdb, during, []string{k2}, "old"); n != 0 {
+			t.Fatal("a fill that looked during the table intent stored after it")
+		}
+		after := peek(t, rdb, k1)
+		if after.Gen == before.Gen || hits(after)[0] != "-" {
+			t.Fatalf("after the table-wide write: gen %q (before %q), %v", after.Gen, before.Gen, hits(after))
+		}
+	})
+}
+
+// A writer that dies holding a table intent: once the intent's deadline
+// passes, the generation moves (the write may have committed), so nothing
+// stale survives, and fills work again.
+func TestDeadTableIntentMovesGeneration(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, advance func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k1}, "v")
+		if _, err := Intent(ctx, rdb, meta, nil, "dead", 200, true); err != nil {
+			t.Fatal(err)
+		}
+		advance(400 * time.Millisecond)
+		p := peek(t, rdb, k1)
+		if hits(p)[0] != "-" {
+			t.Fatal("hit after a dead table intent")
+		}
+		fill(t, rdb, p, []string{k1}, "db") // finds the dead intent, moves gen
+		if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "db"); n != 1 {
+			t.Fatal("fills stay refused after a dead table intent was cleared")
+		}
+	})
+}
+
+// A dead row intent (writer crashed, maybe after committing): a reader that
+// looked while it was there may not fill; once it is gone, fills work.
+func TestDeadRowIntent(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, advance func(time.Duration)) {
+		ctx := context.Background()
+		// The row was cached (its key lives for the TTL, longer than the
+		// intent): only the intent dies.
+		warm(t, rdb, []string{k1}, "cached")
+		if _, err := Intent(ctx, rdb, meta, []string{k1}, "dead", 200, false); err != nil {
+			t.Fatal(err)
+		}
+		p := peek(t, rdb, k1)
+		advance(400 * time.Millisecond)
+		if n := fill(t, rdb, p, []string{k1}, "old"); n != 0 {
+			t.Fatal("fill stored although a write intent was live when the reader looked")
+		}
+		if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "db"); n != 1 {
+			t.Fatal("fill refused after the dead intent was removed")
+		}
+	})
+}
+
+// A key of the wrong type is reported as corrupt, then removed by the
+// next fill; a corrupt meta hash is replaced.
+func TestWrongTypeIsCorrupt(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k2}, "other")
+		rdb.Set(ctx, k1, "garbage", 0)
+		p := peek(t, rdb, k1, k2)
+		if !p.Rows[0].Corrupt || p.Rows[0].Hit || hits(p)[1] != "other" {
+			t.Fatalf("wrong type: %+v", p.Rows)
+		}
+		fill(t, rdb, p, []string{k1}, "x")
+		if typ, _ := rdb.Type(ctx, k1).Result(); typ == "string" {
+			t.Fatal("the corrupt key was not removed")
+		}
+		if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "x"); n != 1 {
+			t.Fatal("no fill after the corrupt key was removed")
+		}
+		rdb.Set(ctx, meta, "garbage", 0)
+		p = peek(t, rdb, k1)
+		if p.Gen != "" || p.Rows[0].Hit {
+			t.Fatalf("corrupt meta: %+v", p)
+		}
+		warm(t, rdb, []string{k1}, "y")
+	})
+}
+
+func TestDiscardOnlyTheSameImage(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k1}, "bad")
+		if err := Discard(ctx, rdb, k1, []byte("other")); err != nil {
+			t.Fatal(err)
+		}
+		if got := hits(peek(t, rdb, k1))[0]; got != "bad" {
+			t.Fatalf("discard of another image removed it: %q", got)
+		}
+		Discard(ctx, rdb, k1, []byte("bad"))
+		if got := hits(peek(t, rdb, k1))[0]; got != "-" {
+			t.Fatalf("discard kept the image: %q", got)
+		}
+	})
+}
+
+// Peek answers a hit only for a valid image: never during a row intent or
+// a live table intent (placed after the image was stored), nor for a key
+// of another type.
+func TestPeekHitsOnlyValidImages(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, advance func(time.Duration)) {
+		ctx := context.Background()
+		keys := []string{k1, k2}
+		warm(t, rdb, keys, "a1", "a2")
+		if got := hits(peek(t, rdb, keys...)); got[0] != "a1" || got[1] != "a2" {
+			t.Fatalf("after fill: %v, want a1 a2", got)
+		}
+		// A row intent hides the row until its release stores the new image.
+		w := &writer{token: "w1"}
+		w.intent(t, rdb)
+		if got := hits(peek(t, rdb, keys...)); got[0] != "-" || got[1] != "a2" {
+			t.Fatalf("during a row intent: %v, want - a2", got)
+		}
+		w.release(t, rdb, "b1")
+		if got := hits(peek(t, rdb, k1)); got[0] != "b1" {
+			t.Fatalf("after the release: %v, want b1", got)
+		}
+		// A live table intent hides every image stored before it.
+		tgen, err := Intent(ctx, rdb, meta, nil, "tw", 30000, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hits(peek(t, rdb, keys...)); got[0] != "-" || got[1] != "-" {
+			t.Fatalf("during a table intent: %v, want no hit", got)
+		}
+		if _, err := Release(ctx, rdb, meta, nil, "tw", tgen, 0, true, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := hits(peek(t, rdb, keys...)); got[0] != "-" || got[1] != "-" {
+			t.Fatalf("after a table-wide write: %v, want no hit", got)
+		}
+		// A table intent whose writer died: still no hit after its deadline.
+		warm(t, rdb, []string{k1}, "c1")
+		if _, err := Intent(ctx, rdb, meta, nil, "dead", 200, true); err != nil {
+			t.Fatal(err)
+		}
+		advance(400 * time.Millisecond)
+		if got := hits(peek(t, rdb, k1)); got[0] != "-" {
+			t.Fatalf("after a dead table intent: %v, want no hit", got)
+		}
+	})
+}
+
+// The first reader of a table makes its meta hash before it reads the
+// database, and its fill stores; a write between that and the fill still
+// defeats it.
+func TestInitMetaThenFill(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		p := peek(t, rdb, k1)
+		if p.Gen != "" {
+			t.Fatal("meta exists")
+		}
+		if err := InitMeta(ctx, rdb, meta, &p); err != nil || p.Gen == "" || p.Incarnation == "" {
+			t.Fatalf("InitMeta: %+v %v", p, err)
+		}
+		q := p
+		w := &writer{token: "w1"}
+		w.intent(t, rdb)
+		w.release(t, rdb, "")
+		if n := fill(t, rdb, q, []string{k1}, "old"); n != 0 {
+			t.Fatal("fill stored over a write after InitMeta")
+		}
+		p = peek(t, rdb, k1)
+		if n := fill(t, rdb, p, []string{k1}, "new"); n != 1 {
+			t.Fatal("fill after InitMeta refused")
+		}
+	})
+}
