@@ -281,7 +281,8 @@ func (c *connector) observeInc(tag, inc string) bool {
 	v, loaded := c.incs.Load(tag)
 	if !loaded {
 		st := &incarnation{}
-		st.inc.Store(&inc)
+		first := inc
+		st.inc.Store(&first)
 		if v, loaded = c.incs.LoadOrStore(tag, st); !loaded {
 			return false // first sight: nothing was known to be lost
 		}
@@ -293,7 +294,8 @@ func (c *connector) observeInc(tag, inc string) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if cur := st.inc.Load(); *cur != inc {
-		st.inc.Store(&inc)
+		seen := inc
+		st.inc.Store(&seen)
 		st.until.Store(time.Now().Add(c.cfg.intentLifetime).UnixNano())
 	}
 	return st.inQuarantine()

@@ -32,7 +32,7 @@ type boundLookup struct {
 	multi    int   // primary-key position fed by IN/ANY, -1 if none
 	nullCols []int // columns that must be NULL
 	proj     []int // column indexes returned, in order
-	star     bool  // proj is every column in table order, under their own names
+	star     bool  // proj is every column in table order (names may differ)
 	names    []string
 	order    int // 0 none, 1 ascending, -1 descending on the multi column
 	maxParam int
@@ -99,6 +99,12 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 			}
 			b.proj = append(b.proj, col)
 			b.names = append(b.names, oc.As)
+		}
+		// Every column in table order (under any names): the decoded
+		// rows serve as they are, as for *.
+		b.star = len(b.proj) == len(ti.cols)
+		for i, col := range b.proj {
+			b.star = b.star && col == i
 		}
 	}
 	for _, o := range l.OrderBy {
@@ -365,7 +371,11 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	case hits < len(keys):
 		outcome = "partial"
 	}
-	o.outcome(ctx, outcome, "", attrKeys.Int(len(keys)), attrHits.Int(hits), attrMisses.Int(len(keys)-hits))
+	if o.span.IsRecording() {
+		o.outcome(ctx, outcome, "", attrKeys.Int(len(keys)), attrHits.Int(hits), attrMisses.Int(len(keys)-hits))
+	} else {
+		o.outcome(ctx, outcome, "") // no attribute slice to build
+	}
 	return r, "", nil
 }
 
@@ -665,7 +675,8 @@ func (b *boundLookup) result(found []*rowcodec.Row, limit, offset int64) *cached
 		return nil
 	}
 	if b.star {
-		// Every column in table order: the decoded rows serve as they are.
+		// Every column in table order: the decoded rows serve as they
+		// are; only the names (b.names) may differ.
 		cr.cols = *meta
 		cr.rows = cr.one[:0]
 		if len(sel) > 1 {

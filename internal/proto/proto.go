@@ -154,15 +154,16 @@ func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []st
 
 // PeekInto is Peek writing into res, whose Rows has len(keys) elements.
 func PeekInto(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string, res *PeekResult) error {
+	// Do with constant field names costs fewer allocations than HMGet.
 	pipe := rdb.Pipeline()
-	mc := pipe.HMGet(ctx, meta, "gen", "inc", "s")
-	var one [1]*redis.SliceCmd
+	mc := pipe.Do(ctx, "hmget", meta, "gen", "inc", "s")
+	var one [1]*redis.Cmd
 	vals := one[:0]
 	if len(keys) > 1 {
-		vals = make([]*redis.SliceCmd, 0, len(keys))
+		vals = make([]*redis.Cmd, 0, len(keys))
 	}
 	for _, k := range keys {
-		vals = append(vals, pipe.HMGet(ctx, k, "v", "g", "n"))
+		vals = append(vals, pipe.Do(ctx, "hmget", k, "v", "g", "n"))
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
@@ -170,7 +171,7 @@ func PeekInto(ctx context.Context, rdb redis.UniversalClient, meta string, keys 
 		// the others are answered.
 		return err
 	}
-	m, merr := mc.Result()
+	m, merr := mc.Slice()
 	if merr != nil || len(m) != 3 {
 		if isWrongType(merr) {
 			return nil // a corrupt meta hash: nothing is a hit; scripts clean it up
@@ -182,7 +183,7 @@ func PeekInto(ctx context.Context, rdb redis.UniversalClient, meta string, keys 
 	res.Seq, _ = m[2].(string)
 	for i := range keys {
 		r := &res.Rows[i]
-		vg, err := vals[i].Result()
+		vg, err := vals[i].Slice()
 		if err != nil {
 			r.Corrupt = isWrongType(err)
 			continue
