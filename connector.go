@@ -59,6 +59,7 @@ type connector struct {
 	schema  schemaCache
 	plans   planCache
 	flights flights
+	fills   fillQueue
 	bg      sync.WaitGroup // fills and other work that outlives a call
 	rep     sync.WaitGroup // the repair loop
 

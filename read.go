@@ -542,7 +542,11 @@ func (c *conn) readRows(ctx context.Context, ti *tableInfo, keyParts [][]string,
 	}
 	defer rows.Close()
 	cols := captureColumns(rows, ti)
-	ti.lastCols.Store(&cols)
+	if last := ti.lastCols.Load(); last != nil && slices.Equal(*last, cols) {
+		cols = *last // one shared header per table version
+	} else {
+		ti.lastCols.Store(&cols)
+	}
 	byKey := make(map[string]*rowcodec.Row, len(idx))
 	for {
 		dest := make([]driver.Value, len(ti.cols))
@@ -602,33 +606,71 @@ func captureColumns(inner driver.Rows, ti *tableInfo) []rowcodec.Column {
 }
 
 // fill stores the rows read after a miss, after the caller has them, under
-// the condition that nothing moved in Redis since the Peek pr.
+// the condition that nothing moved in Redis since the Peek pr. With a
+// traced operation the fill runs at once, as its own span; otherwise it
+// joins the batch of fills (fillq.go).
 func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, idx []int, pr *proto.PeekResult, rows map[int]*rowcodec.Row) {
 	cn := c.c
-	fillKeys := make([]string, len(idx))
-	versions := make([]string, len(idx))
-	images := make([][]byte, len(idx))
-	for j, i := range idx {
-		fillKeys[j] = keys[i]
-		versions[j] = pr.Rows[i].Version
-		if r := rows[i]; r != nil {
-			img, err := rowcodec.Encode(nil, r.Columns, r.Values)
-			if err == nil && len(img) <= cn.cfg.maxEntry {
-				images[j] = img
-			}
-		}
+	j := &fillJob{
+		FillJob: proto.FillJob{
+			Meta:     tk.meta,
+			Keys:     make([]string, len(idx)),
+			Gen:      pr.Gen,
+			Seq:      pr.Seq,
+			Versions: make([]string, len(idx)),
+			TTLMs:    cn.cfg.ttlFor(ti.ident).Milliseconds(),
+		},
+		rows: make([]*rowcodec.Row, len(idx)),
 	}
-	gen, seq := pr.Gen, pr.Seq
-	ttl := cn.cfg.ttlFor(ti.ident).Milliseconds()
+	for k, i := range idx {
+		j.Keys[k] = keys[i]
+		j.Versions[k] = pr.Rows[i].Version
+		j.rows[k] = ownBytes(rows[i])
+	}
+	if !cn.tel.stepSpans(ctx) {
+		cn.queueFill(j)
+		return
+	}
 	cn.background(detach(ctx), func(ctx context.Context) {
 		_ = cn.step(ctx, SpanCacheFill, func(ctx context.Context) error {
-			n, err := proto.Fill(ctx, cn.cfg.redis, tk.meta, fillKeys, gen, seq, versions, ttl, images)
-			if span := trace.SpanFromContext(ctx); span.IsRecording() {
-				span.SetAttributes(attrStored.Int(n))
+			batch := []*proto.FillJob{&j.FillJob}
+			j.Images = make([][]byte, len(j.rows))
+			for k, r := range j.rows {
+				if r != nil {
+					if img, err := rowcodec.Encode(nil, r.Columns, r.Values); err == nil && len(img) <= cn.cfg.maxEntry {
+						j.Images[k] = img
+					}
+				}
 			}
-			return err
-		}, attrKeys.Int(len(fillKeys)))
+			proto.FillMany(ctx, cn.cfg.redis, batch)
+			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+				span.SetAttributes(attrStored.Int(j.Stored))
+			}
+			return j.Err
+		}, attrKeys.Int(len(j.Keys)))
 	})
+}
+
+// ownBytes returns r, or a copy of it whose []byte values are the fill's
+// own: the caller may scan a value into a sql.RawBytes, which shares the
+// bytes, and modify it while the fill encodes them later.
+func ownBytes(r *rowcodec.Row) *rowcodec.Row {
+	if r == nil {
+		return nil
+	}
+	var vals []any
+	for i, v := range r.Values {
+		if b, ok := v.([]byte); ok {
+			if vals == nil {
+				vals = slices.Clone(r.Values)
+			}
+			vals[i] = slices.Clone(b)
+		}
+	}
+	if vals == nil {
+		return r
+	}
+	return &rowcodec.Row{Columns: r.Columns, Values: vals}
 }
 
 // result builds the rows the caller sees. It returns nil when no row was

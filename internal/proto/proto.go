@@ -43,6 +43,42 @@ func Fill(ctx context.Context, rdb redis.Scripter, meta string, keys []string, g
 	return fillScript.Run(ctx, rdb, ks, av...).Int()
 }
 
+// FillJob is one Fill, for FillMany.
+type FillJob struct {
+	Meta     string
+	Keys     []string
+	Gen, Seq string
+	Versions []string
+	TTLMs    int64
+	Images   [][]byte
+	Stored   int   // set by FillMany
+	Err      error // set by FillMany
+}
+
+// FillMany runs the fills of jobs in one pipelined round trip (each is the
+// same script as Fill, so each is atomic on its own). A job that finds the
+// script missing from Redis (a restart) is retried alone.
+func FillMany(ctx context.Context, rdb redis.UniversalClient, jobs []*FillJob) {
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(jobs))
+	for i, j := range jobs {
+		ks := append([]string{j.Meta}, j.Keys...)
+		av := args(j.Gen, j.Seq, NewToken(), j.TTLMs)
+		for k, img := range j.Images {
+			av = append(av, j.Versions[k], img)
+		}
+		cmds[i] = fillScript.EvalSha(ctx, pipe, ks, av...)
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, j := range jobs {
+		n, err := cmds[i].Int()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			n, err = Fill(ctx, rdb, j.Meta, j.Keys, j.Gen, j.Seq, j.Versions, j.TTLMs, j.Images)
+		}
+		j.Stored, j.Err = n, err
+	}
+}
+
 // InitMeta makes the table's meta hash if it is missing (or corrupt) and
 // sets res's Gen, Incarnation and Seq from it: a Peek that found no meta
 // hash calls it before reading the database, so that its fill can store.

@@ -1,0 +1,76 @@
+package wtcache
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/wtcache/wtcache/internal/proto"
+	"github.com/wtcache/wtcache/internal/rowcodec"
+)
+
+// Fills after misses are batched: a miss queues its fill, and within
+// fillWindow one pipelined round trip runs every queued fill (each still
+// the atomic, versioned fill script). On a busy handle that turns one
+// Redis round trip, and its system calls, per miss into one per window;
+// the fills' conditions do not depend on when they run (a later fill is
+// only more likely to be refused).
+const (
+	fillWindow   = time.Millisecond
+	fillQueueMax = 4096 // fills queued beyond this are dropped: a fill is optional
+)
+
+type fillQueue struct {
+	mu      sync.Mutex
+	pending []*fillJob
+	armed   bool
+}
+
+// fillJob is a queued fill: the rows are encoded when the batch runs.
+type fillJob struct {
+	proto.FillJob
+	rows []*rowcodec.Row
+}
+
+// queueFill queues j; the first job of a window arms the flush.
+func (cn *connector) queueFill(j *fillJob) {
+	q := &cn.fills
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) >= fillQueueMax {
+		return
+	}
+	q.pending = append(q.pending, j)
+	if !q.armed {
+		q.armed = true
+		cn.bg.Add(1) // settle and Close wait for the flush
+		time.AfterFunc(fillWindow, cn.flushFills)
+	}
+}
+
+func (cn *connector) flushFills() {
+	defer cn.bg.Done()
+	q := &cn.fills
+	q.mu.Lock()
+	jobs := q.pending
+	q.pending, q.armed = nil, false
+	q.mu.Unlock()
+	batch := make([]*proto.FillJob, 0, len(jobs))
+	for _, j := range jobs {
+		j.Images = make([][]byte, len(j.rows))
+		for k, r := range j.rows {
+			if r != nil {
+				img, err := rowcodec.Encode(nil, r.Columns, r.Values)
+				if err == nil && len(img) <= cn.cfg.maxEntry {
+					j.Images[k] = img
+				}
+			}
+		}
+		batch = append(batch, &j.FillJob)
+	}
+	start := time.Now()
+	ctx, cancel := cn.redisCtx(context.Background())
+	defer cancel()
+	proto.FillMany(ctx, cn.cfg.redis, batch)
+	cn.tel.recordStep(ctx, SpanCacheFill, time.Since(start))
+}
