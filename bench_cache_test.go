@@ -237,14 +237,53 @@ func BenchmarkMissVsPgxPlusRedis(b *testing.B) {
 	}
 }
 
-// BenchmarkUpdateVsPgx: an autocommit UPDATE by primary key.
+// BenchmarkUpdateVsPgx: an autocommit UPDATE by primary key. The same
+// loop also times a bare Redis round trip (HGET of an absent key) and
+// reports the floors it implies for any write-through that keeps G1:
+// "floor-2rtt/pgx" is (UPDATE + two round trips) / UPDATE, the cost of an
+// intent before the commit and a release before returning, each as cheap
+// as the cheapest Redis command; "floor-1rtt/pgx" the same with one.
 func BenchmarkUpdateVsPgx(b *testing.B) {
-	plain, db, _, _ := benchSetup(b)
+	plain, db, rdb, _ := benchSetup(b)
 	ctx := context.Background()
 	const q = "UPDATE wt_bench_accounts SET balance = balance + 1 WHERE id = $1"
-	benchRatio(b, "update/pgx",
-		func(i int) error { _, err := plain.ExecContext(ctx, q, 1000+i%5000); return err },
-		func(i int) error { _, err := db.ExecContext(ctx, q, 7000+i%5000); return err })
+	var k int
+	ops := []func() error{
+		func() error { _, err := plain.ExecContext(ctx, q, 1000+k%5000); return err },
+		func() error { _, err := db.ExecContext(ctx, q, 7000+k%5000); return err },
+		func() error {
+			if err := rdb.HGet(ctx, "wt-bench-absent", "v").Err(); err != redis.Nil {
+				return err
+			}
+			return nil
+		},
+	}
+	b.Run("ratio", func(b *testing.B) {
+		var tot [3]time.Duration
+		for b.Loop() {
+			k++
+			for n := range ops {
+				j := (n + k) % len(ops)
+				t0 := time.Now()
+				if err := ops[j](); err != nil {
+					b.Fatal(err)
+				}
+				tot[j] += time.Since(t0)
+			}
+		}
+		b.ReportMetric(float64(tot[1])/float64(tot[0]), "update/pgx")
+		b.ReportMetric(float64(tot[0]+2*tot[2])/float64(tot[0]), "floor-2rtt/pgx")
+		b.ReportMetric(float64(tot[0]+tot[2])/float64(tot[0]), "floor-1rtt/pgx")
+	})
+	b.Run("subject", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			k++
+			if err := ops[1](); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkTx10UpdatesVsPgx: a transaction of ten UPDATEs by key.

@@ -60,6 +60,7 @@ type connector struct {
 	plans   planCache
 	flights flights
 	fills   fillQueue
+	memo    *decodeMemo
 	bg      sync.WaitGroup // fills and other work that outlives a call
 	rep     sync.WaitGroup // the repair loop
 
@@ -91,7 +92,7 @@ var (
 )
 
 func newConnector(inner driver.Connector, drv *wtDriver, cfg config) *connector {
-	c := &connector{inner: inner, drv: drv, cfg: cfg, closed: make(chan struct{})}
+	c := &connector{inner: inner, drv: drv, cfg: cfg, closed: make(chan struct{}), memo: newDecodeMemo()}
 	c.plans.max = cfg.planCache
 	c.tel = newTelemetry(&c.cfg, c)
 	c.clientBounded = clientBounded(cfg.redis, cfg.timeout)

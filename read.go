@@ -416,9 +416,9 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			cn.countCorrupt(ctx)
 		}
 		if canFill && r.Hit {
-			row, derr := rowcodec.DecodeString(r.Image)
-			if derr == nil && imageMatches(&row, ti) {
-				found[i] = &row
+			row, derr := cn.memo.decode(keys[i], r.Image)
+			if derr == nil && imageMatches(row, ti) {
+				found[i] = row
 				hits++
 				continue
 			}

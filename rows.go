@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"io"
 	"reflect"
+	"slices"
 
 	"github.com/wtcache/wtcache/internal/rowcodec"
 )
@@ -123,6 +124,11 @@ func (r *cachedRows) Next(dest []driver.Value) error {
 		return io.EOF
 	}
 	for i, v := range r.rows[r.pos] {
+		if b, ok := v.([]byte); ok {
+			// The row may be shared with other hits (decodeMemo): a
+			// caller scanning into sql.RawBytes gets its own bytes.
+			v = slices.Clone(b)
+		}
 		dest[i] = v
 	}
 	r.pos++

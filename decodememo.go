@@ -1,0 +1,47 @@
+package wtcache
+
+import (
+	"hash/maphash"
+	"sync/atomic"
+
+	"github.com/wtcache/wtcache/internal/rowcodec"
+)
+
+// decodeMemo remembers the last decoded image per row key, so that a hit
+// on an image already decoded costs a comparison instead of a decode and
+// its allocations. Whether an image is a valid hit is decided by Redis on
+// every read, as always: the memo is keyed by the exact image bytes, so it
+// only ever returns what decoding those bytes would. It is direct-mapped
+// and bounded (a slot holds one key; a new key replaces it).
+type decodeMemo struct {
+	seed  maphash.Seed
+	slots [decodeMemoSlots]atomic.Pointer[memoEntry]
+}
+
+const decodeMemoSlots = 4096
+
+type memoEntry struct {
+	key, image string
+	row        *rowcodec.Row // shared by every hit: never modified
+}
+
+func newDecodeMemo() *decodeMemo { return &decodeMemo{seed: maphash.MakeSeed()} }
+
+func (m *decodeMemo) slot(key string) *atomic.Pointer[memoEntry] {
+	return &m.slots[maphash.String(m.seed, key)%decodeMemoSlots]
+}
+
+// decode returns the row of image, decoding it only if this key's slot
+// does not hold exactly this image.
+func (m *decodeMemo) decode(key, image string) (*rowcodec.Row, error) {
+	s := m.slot(key)
+	if e := s.Load(); e != nil && e.key == key && e.image == image {
+		return e.row, nil
+	}
+	row, err := rowcodec.DecodeString(image)
+	if err != nil {
+		return nil, err
+	}
+	s.Store(&memoEntry{key: key, image: image, row: &row})
+	return &row, nil
+}
