@@ -849,22 +849,24 @@ func (r *chaosRun) compareRedis(ctx context.Context, db map[string]int64, when s
 	}
 	gens := map[string]string{}
 	for _, k := range keys {
-		if tag, ok := strings.CutSuffix(k, ":t"); ok {
-			gens[tag], _ = r.rdb.HGet(ctx, k, "gen").Result()
+		if tag, ok := strings.CutSuffix(k, ":g"); ok {
+			st, _ := r.rdb.Get(ctx, k).Result()
+			gens[tag], _, _ = strings.Cut(st, " ")
 		}
 	}
 	var vs []chaosViolation
 	for _, k := range keys {
-		i := strings.LastIndex(k, "}:r:")
+		i := strings.LastIndex(k, "}:v:")
 		if i < 0 {
 			continue
 		}
 		tag, idText := k[:i+1], k[i+4:]
-		h, err := r.rdb.HGetAll(ctx, k).Result()
-		if err != nil || h["v"] == "" {
+		stored, err := r.rdb.Get(ctx, k).Result()
+		if err != nil || stored == "" {
 			continue
 		}
-		if gens[tag] == "" || h["g"] != gens[tag] {
+		gen, image, _ := strings.Cut(stored, " ")
+		if gens[tag] == "" || gen != gens[tag] {
 			continue // an old generation: no reader can reach it
 		}
 		var row string
@@ -876,7 +878,7 @@ func (r *chaosRun) compareRedis(ctx context.Context, db map[string]int64, when s
 		default:
 			continue
 		}
-		img, err := rowcodec.Decode([]byte(h["v"]))
+		img, err := rowcodec.DecodeString(image)
 		if err != nil || len(img.Values) != 3 {
 			vs = append(vs, chaosViolation{Guarantee: "G4", Row: row, Detail: fmt.Sprintf("%s: image does not decode: %v", when, err)})
 			continue
@@ -884,12 +886,14 @@ func (r *chaosRun) compareRedis(ctx context.Context, db map[string]int64, when s
 		v, _ := img.Values[1].(int64)
 		want, ok := db[row]
 		if !ok || v != want || fmt.Sprint(img.Values[0]) != idText {
-			fields := make([]string, 0, len(h))
+			rowKey := tag + ":r:" + idText
+			h, _ := r.rdb.HGetAll(ctx, rowKey).Result()
+			fields := make([]string, 0, len(h)+1)
 			for f, x := range h {
-				if f != "v" {
-					fields = append(fields, f+"="+x)
-				}
+				fields = append(fields, f+"="+x)
 			}
+			n, _ := r.rdb.Get(ctx, tag+":n:"+idText).Result()
+			fields = append(fields, "n="+n)
 			sort.Strings(fields)
 			pttl, _ := r.rdb.PTTL(ctx, k).Result()
 			vs = append(vs, chaosViolation{Guarantee: "G4", Row: row,

@@ -29,7 +29,15 @@ type fillQueue struct {
 // fillJob is a queued fill: the rows are encoded when the batch runs.
 type fillJob struct {
 	proto.FillJob
-	rows []*rowcodec.Row
+	rows   []*rowcodec.Row
+	looked time.Time // when the Peek this fill relies on was sent
+}
+
+// inHorizon reports whether j may still be sent: its script must reach
+// Redis within proto.FillHorizon of the look, and the Redis timeout bounds
+// how long sending takes.
+func (cn *connector) inHorizon(j *fillJob) bool {
+	return time.Since(j.looked)+cn.cfg.timeout < proto.FillHorizon
 }
 
 // queueFill queues j; the first job of a window arms the flush.
@@ -57,6 +65,9 @@ func (cn *connector) flushFills() {
 	q.mu.Unlock()
 	batch := make([]*proto.FillJob, 0, len(jobs))
 	for _, j := range jobs {
+		if !cn.inHorizon(j) {
+			continue // too old: the conditions it carries may no longer protect it
+		}
 		j.Images = make([][]byte, len(j.rows))
 		for k, r := range j.rows {
 			if r != nil {
@@ -68,9 +79,17 @@ func (cn *connector) flushFills() {
 		}
 		batch = append(batch, &j.FillJob)
 	}
+	if len(batch) == 0 {
+		return
+	}
 	start := time.Now()
 	ctx, cancel := cn.redisCtx(context.Background())
 	defer cancel()
 	proto.FillMany(ctx, cn.cfg.redis, batch)
 	cn.tel.recordStep(ctx, SpanCacheFill, time.Since(start))
+	for _, j := range batch {
+		for range j.Corrupt {
+			cn.countCorrupt(ctx)
+		}
+	}
 }

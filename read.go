@@ -391,7 +391,7 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
 	cn := c.c
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
-	start := time.Now()
+	start := time.Now() // also bounds when this look's fills may run
 	var err error
 	if o := cn.tel; o.stepSpans(ctx) {
 		err = cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
@@ -412,9 +412,6 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	var missing []int
 	for i := range keys {
 		r := &pr.Rows[i]
-		if r.Corrupt {
-			cn.countCorrupt(ctx)
-		}
 		if canFill && r.Hit {
 			row, derr := cn.memo.decode(keys[i], r.Image)
 			if derr == nil && imageMatches(row, ti) {
@@ -477,7 +474,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			found[i] = rows[i]
 		}
 		if canFill {
-			c.fill(ctx, ti, tk, keys, lead, &pr, rows)
+			c.fill(ctx, ti, tk, keys, lead, &pr, start, rows)
 		}
 	}
 	for j, f := range waits {
@@ -609,9 +606,10 @@ func captureColumns(inner driver.Rows, ti *tableInfo) []rowcodec.Column {
 // the condition that nothing moved in Redis since the Peek pr. With a
 // traced operation the fill runs at once, as its own span; otherwise it
 // joins the batch of fills (fillq.go).
-func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, idx []int, pr *proto.PeekResult, rows map[int]*rowcodec.Row) {
+func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, idx []int, pr *proto.PeekResult, looked time.Time, rows map[int]*rowcodec.Row) {
 	cn := c.c
 	j := &fillJob{
+		looked: looked,
 		FillJob: proto.FillJob{
 			Meta:     tk.meta,
 			Keys:     make([]string, len(idx)),
@@ -633,6 +631,9 @@ func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []strin
 	}
 	cn.background(detach(ctx), func(ctx context.Context) {
 		_ = cn.step(ctx, SpanCacheFill, func(ctx context.Context) error {
+			if !cn.inHorizon(j) {
+				return nil
+			}
 			batch := []*proto.FillJob{&j.FillJob}
 			j.Images = make([][]byte, len(j.rows))
 			for k, r := range j.rows {
@@ -643,6 +644,9 @@ func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []strin
 				}
 			}
 			proto.FillMany(ctx, cn.cfg.redis, batch)
+			for range j.Corrupt {
+				cn.countCorrupt(ctx)
+			}
 			if span := trace.SpanFromContext(ctx); span.IsRecording() {
 				span.SetAttributes(attrStored.Int(j.Stored))
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wtcache/wtcache/internal/proto"
 	"github.com/wtcache/wtcache/internal/recognize"
 	"github.com/wtcache/wtcache/internal/rowcodec"
 )
@@ -107,6 +108,21 @@ func rpRowKey(t testing.TB, e itEnv, prefix, schema, table string, parts ...stri
 		t.Fatal(err)
 	}
 	return rowKey(tableTag(prefix, db, recognize.Table{Schema: schema, Name: table}), parts)
+}
+
+// rpImage returns the row image stored for row key k (without the
+// generation it was stored under), redis.Nil when there is none.
+func rpImage(t testing.TB, e itEnv, k string) ([]byte, error) {
+	t.Helper()
+	stored, err := e.rdb.Get(context.Background(), proto.ImageKey(k)).Result()
+	if err != nil {
+		return nil, err
+	}
+	_, img, ok := strings.Cut(stored, " ")
+	if !ok {
+		return nil, fmt.Errorf("%q holds no generation", stored)
+	}
+	return []byte(img), nil
 }
 
 // rpTableKeys lists the Redis keys whose hash tag names table.
@@ -436,7 +452,7 @@ func TestRPRolesNeverShareEntries(t *testing.T) {
 		// a role without SELECT on the whole table is never served from
 		// them.
 		a := rpRowKey(t, asA, prefix, "public", "rp_priv", "1")
-		if n, _ := e.rdb.Exists(ctx, a).Result(); n != 1 {
+		if n, _ := e.rdb.Exists(ctx, proto.ImageKey(a)).Result(); n != 1 {
 			t.Fatalf("the entry %q is missing", a)
 		}
 		if b := rpRowKey(t, asB, prefix, "public", "rp_priv", "1"); b != a {
@@ -576,7 +592,7 @@ func TestRPSearchPath(t *testing.T) {
 	// The keys are filed under the schema-qualified names.
 	for _, s := range []string{"rp_sp_a", "rp_sp_b"} {
 		k := rpRowKey(t, e, prefix, s, "rp_t", "1")
-		img, err := e.rdb.HGet(ctx, k, "v").Bytes()
+		img, err := rpImage(t, e, k)
 		if err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
@@ -868,7 +884,7 @@ INSERT INTO rp_users VALUES (1, 'ann', NULL), (2, 'bob', now()), (3, 'cid', NULL
 // ---------------------------------------------------------------------------
 
 // TestRPCorruptEntries: a cached row replaced by garbage, by an image of
-// another encoding version, by a key of the wrong Redis type, or made
+// another encoding version, by an image key of the wrong Redis type, or made
 // stale by a schema change done outside wtcache, is never served: the read
 // returns PostgreSQL's row, the entry is removed or replaced, and Corrupt
 // counts the three corrupt cases (the schema change is a plain miss).
@@ -893,18 +909,17 @@ INSERT INTO rp_corrupt SELECT g, 'v' || g FROM generate_series(1, 4) g;`,
 			t.Fatalf("row %d not cached", id)
 		}
 	}
-	// entryOK: the key is gone, or holds a hash whose image (if any)
-	// decodes to the table's current row.
+	// entryOK: the image key is gone, or holds an image that decodes.
 	entryOK := func(t *testing.T, id int) {
 		t.Helper()
-		k := key(id)
+		k := proto.ImageKey(key(id))
 		typ, _ := e.rdb.Type(ctx, k).Result()
 		switch typ {
 		case "none":
-		case "hash":
-			img, err := e.rdb.HGet(ctx, k, "v").Bytes()
-			if errors.Is(err, redis.Nil) {
-				return
+		case "string":
+			img, err := rpImage(t, e, key(id))
+			if err != nil {
+				t.Fatalf("%s: %v", k, err)
 			}
 			if _, err := rowcodec.Decode(img); err != nil {
 				t.Fatalf("%s still holds an undecodable image", k)
@@ -912,6 +927,20 @@ INSERT INTO rp_corrupt SELECT g, 'v' || g FROM generate_series(1, 4) g;`,
 		default:
 			t.Fatalf("%s is still a %s", k, typ)
 		}
+	}
+	// spoilImage replaces the image of k, keeping its generation, so that
+	// the spoilt image is read as a hit and must fail to decode.
+	spoilImage := func(t *testing.T, k string, spoil func(img []byte) []byte) {
+		t.Helper()
+		stored, err := e.rdb.Get(ctx, proto.ImageKey(k)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen, img, _ := strings.Cut(stored, " ")
+		if _, err := rowcodec.Decode([]byte(img)); err != nil {
+			t.Fatalf("the stored image does not decode before spoiling: %v", err)
+		}
+		e.rdb.Set(ctx, proto.ImageKey(k), gen+" "+string(spoil([]byte(img))), time.Minute)
 	}
 	for _, tc := range []struct {
 		name    string
@@ -921,22 +950,14 @@ INSERT INTO rp_corrupt SELECT g, 'v' || g FROM generate_series(1, 4) g;`,
 		want    string
 	}{
 		{"garbage image", 1, func(t *testing.T, k string) {
-			e.rdb.HSet(ctx, k, "v", "\x00garbage")
+			spoilImage(t, k, func([]byte) []byte { return []byte("\x00garbage") })
 		}, true, "id=int64(1) v=string(v1) "},
 		{"other encoding version", 2, func(t *testing.T, k string) {
-			img, err := e.rdb.HGet(ctx, k, "v").Bytes()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := rowcodec.Decode(img); err != nil {
-				t.Fatalf("the stored image does not decode before spoiling: %v", err)
-			}
-			img[1]++
-			e.rdb.HSet(ctx, k, "v", img)
+			spoilImage(t, k, func(img []byte) []byte { img[1]++; return img })
 		}, true, "id=int64(2) v=string(v2) "},
-		{"string key", 3, func(t *testing.T, k string) {
-			e.rdb.Del(ctx, k)
-			e.rdb.Set(ctx, k, "not a hash", time.Minute)
+		{"image key of the wrong type", 3, func(t *testing.T, k string) {
+			e.rdb.Del(ctx, proto.ImageKey(k))
+			e.rdb.HSet(ctx, proto.ImageKey(k), "v", "not a string")
 		}, true, "id=int64(3) v=string(v3) "},
 		{"schema changed outside wtcache", 4, func(t *testing.T, k string) {
 			mustExec(t, plain, "ALTER TABLE rp_corrupt ADD COLUMN extra text NOT NULL DEFAULT 'new'")
@@ -948,8 +969,8 @@ INSERT INTO rp_corrupt SELECT g, 'v' || g FROM generate_series(1, 4) g;`,
 			tc.spoil(t, key(tc.id))
 			before := rpStats(c)
 			rpSame(t, "read of the spoilt entry", []string{tc.want}, rpQuery(t, db, q, tc.id), true)
+			c.settle() // a key of the wrong type is counted by the fill
 			after := rpStats(c)
-			c.settle()
 			if after.Hits != before.Hits || after.Misses != before.Misses+1 {
 				t.Fatalf("the spoilt entry was not a miss: %+v -> %+v", before, after)
 			}
@@ -995,7 +1016,7 @@ INSERT INTO rp_ttl_short SELECT g, 'v' || g FROM generate_series(1, 10) g;`,
 		t.Helper()
 		var out []time.Duration
 		for _, id := range ids {
-			d, err := e.rdb.PTTL(ctx, rpRowKey(t, e, prefix, "public", table, fmt.Sprint(id))).Result()
+			d, err := e.rdb.PTTL(ctx, proto.ImageKey(rpRowKey(t, e, prefix, "public", table, fmt.Sprint(id)))).Result()
 			if err != nil || d <= 0 {
 				t.Fatalf("%s row %d: PTTL %v %v", table, id, d, err)
 			}
@@ -1062,7 +1083,7 @@ INSERT INTO rp_big VALUES (1, repeat('x', 1024)), (2, 'small');`,
 			c.settle()
 		}
 		after := rpStats(c)
-		v, err := e.rdb.HGet(ctx, rpRowKey(t, e, prefix, "public", "rp_big", fmt.Sprint(id)), "v").Result()
+		v, err := rpImage(t, e, rpRowKey(t, e, prefix, "public", "rp_big", fmt.Sprint(id)))
 		switch id {
 		case 1:
 			if after.Hits != before.Hits || after.Misses != before.Misses+3 {

@@ -171,7 +171,7 @@ func TestFillAfterEvictedWriteRefused(t *testing.T) {
 		w := &writer{token: "w1"}
 		w.intent(t, rdb)
 		w.release(t, rdb, "new")
-		rdb.Del(ctx, k1) // evicted
+		rdb.Del(ctx, k1, ImageKey(k1), VersionKey(k1)) // evicted
 		if n := fill(t, rdb, p, []string{k1}, "old"); n != 0 {
 			t.Fatal("fill stored over an evicted write")
 		}
@@ -284,28 +284,38 @@ func TestDeadRowIntent(t *testing.T) {
 	})
 }
 
-// A key of the wrong type is reported as corrupt, then removed by the
-// next fill; a corrupt meta hash is replaced.
-func TestWrongTypeIsCorrupt(t *testing.T) {
+// Keys of the wrong type never answer a hit and are replaced: an image
+// key by the next fill, a version key or intent hash by the fill that finds
+// it (which then refuses, being unable to compare), the table's state by
+// InitMeta.
+func TestWrongTypes(t *testing.T) {
 	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
 		ctx := context.Background()
 		warm(t, rdb, []string{k2}, "other")
-		rdb.Set(ctx, k1, "garbage", 0)
-		p := peek(t, rdb, k1, k2)
-		if !p.Rows[0].Corrupt || p.Rows[0].Hit || hits(p)[1] != "other" {
-			t.Fatalf("wrong type: %+v", p.Rows)
+		for _, bad := range []string{ImageKey(k1), VersionKey(k1), k1} {
+			rdb.Del(ctx, ImageKey(k1), VersionKey(k1), k1)
+			if bad == k1 {
+				rdb.Set(ctx, bad, "garbage", 0)
+			} else {
+				rdb.HSet(ctx, bad, "x", "garbage")
+			}
+			p := peek(t, rdb, k1, k2)
+			if p.Rows[0].Hit || hits(p)[1] != "other" {
+				t.Fatalf("%s of the wrong type: %+v", bad, p.Rows)
+			}
+			fill(t, rdb, p, []string{k1}, "x")
+			if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "x"); n != 1 {
+				t.Fatalf("%s of the wrong type: no fill after it was replaced", bad)
+			}
+			if got := hits(peek(t, rdb, k1))[0]; got != "x" {
+				t.Fatalf("%s of the wrong type: then %q", bad, got)
+			}
 		}
-		fill(t, rdb, p, []string{k1}, "x")
-		if typ, _ := rdb.Type(ctx, k1).Result(); typ == "string" {
-			t.Fatal("the corrupt key was not removed")
-		}
-		if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "x"); n != 1 {
-			t.Fatal("no fill after the corrupt key was removed")
-		}
-		rdb.Set(ctx, meta, "garbage", 0)
-		p = peek(t, rdb, k1)
+		rdb.Del(ctx, StateKey(meta))
+		rdb.HSet(ctx, StateKey(meta), "x", "garbage")
+		p := peek(t, rdb, k1)
 		if p.Gen != "" || p.Rows[0].Hit {
-			t.Fatalf("corrupt meta: %+v", p)
+			t.Fatalf("corrupt table state: %+v", p)
 		}
 		warm(t, rdb, []string{k1}, "y")
 	})
@@ -315,13 +325,14 @@ func TestDiscardOnlyTheSameImage(t *testing.T) {
 	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
 		ctx := context.Background()
 		warm(t, rdb, []string{k1}, "bad")
-		if err := Discard(ctx, rdb, k1, []byte("other")); err != nil {
+		stored := peek(t, rdb, k1).Rows[0].Stored
+		if err := Discard(ctx, rdb, k1, stored+"x"); err != nil {
 			t.Fatal(err)
 		}
 		if got := hits(peek(t, rdb, k1))[0]; got != "bad" {
 			t.Fatalf("discard of another image removed it: %q", got)
 		}
-		Discard(ctx, rdb, k1, []byte("bad"))
+		Discard(ctx, rdb, k1, stored)
 		if got := hits(peek(t, rdb, k1))[0]; got != "-" {
 			t.Fatalf("discard kept the image: %q", got)
 		}

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,6 +27,48 @@ var ErrProtocol = errors.New("wtcache: unexpected reply from Redis")
 
 func args(fixed ...any) []any { return fixed }
 
+// FillHorizon bounds how long after its Peek a fill may reach Redis: a
+// client must not send a fill later than that (allowing for its Redis
+// timeout). Intent hashes and row versions outlive their intents by it, so
+// that a fill that looked while an intent was live always finds the intent
+// (dead or alive) or a moved version, never a key that expired meanwhile.
+const FillHorizon = 10 * time.Second
+
+// Keys. meta is a table's intent hash, T:t (see scripts.go); row keys are
+// T:r:K. The other keys of a table and of a row are derived from those.
+
+// StateKey returns T:g for the table whose intent hash is meta (T:t).
+func StateKey(meta string) string { return meta[:len(meta)-1] + "g" }
+
+// ImageKey and VersionKey return T:v:K and T:n:K for the row key T:r:K.
+func ImageKey(rowKey string) string   { return sibling(rowKey, 'v') }
+func VersionKey(rowKey string) string { return sibling(rowKey, 'n') }
+
+func sibling(rowKey string, kind byte) string {
+	// The hash tag's closing brace is the first one: braces inside names
+	// are escaped.
+	i := strings.IndexByte(rowKey, '}')
+	if i < 0 || len(rowKey) < i+3 || rowKey[i+1] != ':' {
+		return rowKey + ":" + string(kind) // not a row key of ours; unused
+	}
+	b := make([]byte, 0, len(rowKey))
+	b = append(b, rowKey[:i+2]...)
+	b = append(b, kind)
+	b = append(b, rowKey[i+3:]...)
+	return string(b)
+}
+
+// scriptKeys lays out KEYS for a script: T:t, T:g, then T:r:K, T:v:K,
+// T:n:K per row.
+func scriptKeys(meta string, rowKeys []string) []string {
+	ks := make([]string, 0, 2+3*len(rowKeys))
+	ks = append(ks, meta, StateKey(meta))
+	for _, k := range rowKeys {
+		ks = append(ks, k, ImageKey(k), VersionKey(k))
+	}
+	return ks
+}
+
 // Fill stores the images read from the database after a miss, for the
 // keys a Peek reported as misses: gen and seq are the Peek's Gen and Seq,
 // versions[i] its Rows[i].Version. An image is stored only if nothing moved
@@ -35,12 +78,23 @@ func Fill(ctx context.Context, rdb redis.Scripter, meta string, keys []string, g
 	if len(images) != len(keys) || len(versions) != len(keys) {
 		return 0, fmt.Errorf("wtcache: fill: %d keys, %d versions, %d images", len(keys), len(versions), len(images))
 	}
-	ks := append([]string{meta}, keys...)
 	av := args(gen, seq, NewToken(), ttlMs)
 	for i, img := range images {
 		av = append(av, versions[i], img)
 	}
-	return fillScript.Run(ctx, rdb, ks, av...).Int()
+	stored, _, err := fillResult(fillScript.Run(ctx, rdb, scriptKeys(meta, keys), av...))
+	return stored, err
+}
+
+func fillResult(c *redis.Cmd) (stored, corrupt int, err error) {
+	v, err := c.Int64Slice()
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(v) != 2 {
+		return 0, 0, ErrProtocol
+	}
+	return int(v[0]), int(v[1]), nil
 }
 
 // FillJob is one Fill, for FillMany.
@@ -52,6 +106,7 @@ type FillJob struct {
 	TTLMs    int64
 	Images   [][]byte
 	Stored   int   // set by FillMany
+	Corrupt  int   // keys of the wrong type found and removed; set by FillMany
 	Err      error // set by FillMany
 }
 
@@ -62,30 +117,32 @@ func FillMany(ctx context.Context, rdb redis.UniversalClient, jobs []*FillJob) {
 	pipe := rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(jobs))
 	for i, j := range jobs {
-		ks := append([]string{j.Meta}, j.Keys...)
 		av := args(j.Gen, j.Seq, NewToken(), j.TTLMs)
 		for k, img := range j.Images {
 			av = append(av, j.Versions[k], img)
 		}
-		cmds[i] = fillScript.EvalSha(ctx, pipe, ks, av...)
+		cmds[i] = fillScript.EvalSha(ctx, pipe, scriptKeys(j.Meta, j.Keys), av...)
 	}
 	_, _ = pipe.Exec(ctx)
 	for i, j := range jobs {
-		n, err := cmds[i].Int()
+		n, bad, err := fillResult(cmds[i])
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			n, err = Fill(ctx, rdb, j.Meta, j.Keys, j.Gen, j.Seq, j.Versions, j.TTLMs, j.Images)
+			av := args(j.Gen, j.Seq, NewToken(), j.TTLMs)
+			for k, img := range j.Images {
+				av = append(av, j.Versions[k], img)
+			}
+			n, bad, err = fillResult(fillScript.Run(ctx, rdb, scriptKeys(j.Meta, j.Keys), av...))
 		}
-		j.Stored, j.Err = n, err
+		j.Stored, j.Corrupt, j.Err = n, bad, err
 	}
 }
 
-// InitMeta makes the table's meta hash if it is missing (or corrupt) and
-// sets res's Gen, Incarnation and Seq from it: a Peek that found no meta
-// hash calls it before reading the database, so that its fill can store.
-// The rows' versions stay as the Peek saw them, which only makes the fill
-// stricter.
+// InitMeta makes the table's state if it is missing (or corrupt) and sets
+// res's Gen, Incarnation and Seq from it: a Peek that found none calls it
+// before reading the database, so that its fill can store. The rows'
+// versions stay as the Peek saw them, which only makes the fill stricter.
 func InitMeta(ctx context.Context, rdb redis.Scripter, meta string, res *PeekResult) error {
-	v, err := metaScript.Run(ctx, rdb, []string{meta}, NewToken()).StringSlice()
+	v, err := metaScript.Run(ctx, rdb, scriptKeys(meta, nil), NewToken()).StringSlice()
 	if err != nil {
 		return err
 	}
@@ -100,11 +157,10 @@ func InitMeta(ctx context.Context, rdb redis.Scripter, meta string, res *PeekRes
 // when tableWide is set (keys is then ignored). It returns the table's
 // generation, which Release needs.
 func Intent(ctx context.Context, rdb redis.Scripter, meta string, keys []string, token string, lifetimeMs int64, tableWide bool) (string, error) {
-	ks := []string{meta}
-	if !tableWide {
-		ks = append(ks, keys...)
+	if tableWide {
+		keys = nil
 	}
-	return intentScript.Run(ctx, rdb, ks, token, lifetimeMs, NewToken(), boolArg(tableWide)).Text()
+	return intentScript.Run(ctx, rdb, scriptKeys(meta, keys), token, lifetimeMs, NewToken(), boolArg(tableWide), FillHorizon.Milliseconds()).Text()
 }
 
 // Release removes the intents of a finished write. With tableWide and
@@ -112,13 +168,13 @@ func Intent(ctx context.Context, rdb redis.Scripter, meta string, keys []string,
 // table becomes a miss. For rows, images[i] (may be nil) is stored for
 // keys[i] only when it is safe. It returns how many images were stored.
 func Release(ctx context.Context, rdb redis.Scripter, meta string, keys []string, token, gen string, ttlMs int64, tableWide, bump bool, images [][]byte) (int, error) {
-	ks := []string{meta}
 	av := args(token, gen, NewToken(), ttlMs, boolArg(tableWide), boolArg(bump))
-	if !tableWide {
+	if tableWide {
+		keys = nil
+	} else {
 		if images != nil && len(images) != len(keys) {
 			return 0, fmt.Errorf("wtcache: release: %d keys, %d images", len(keys), len(images))
 		}
-		ks = append(ks, keys...)
 		for i := range keys {
 			var img []byte
 			if images != nil {
@@ -127,7 +183,7 @@ func Release(ctx context.Context, rdb redis.Scripter, meta string, keys []string
 			av = append(av, img)
 		}
 	}
-	return releaseScript.Run(ctx, rdb, ks, av...).Int()
+	return releaseScript.Run(ctx, rdb, scriptKeys(meta, keys), av...).Int()
 }
 
 func boolArg(b bool) string {
@@ -137,9 +193,10 @@ func boolArg(b bool) string {
 	return "0"
 }
 
-// Discard removes an undecodable image from key, unless it changed since.
-func Discard(ctx context.Context, rdb redis.Scripter, key string, image []byte) error {
-	return discardScript.Run(ctx, rdb, []string{key}, image).Err()
+// Discard removes an undecodable image of the row key, unless it changed
+// since Peek read it: stored is what was read (PeekRow.Stored).
+func Discard(ctx context.Context, rdb redis.Scripter, key, stored string) error {
+	return discardScript.Run(ctx, rdb, []string{ImageKey(key)}, stored).Err()
 }
 
 // NaiveMirror stores images after a write without any intent: the broken
@@ -154,12 +211,12 @@ func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []st
 		}
 		av = append(av, img)
 	}
-	return naiveMirrorScript.Run(ctx, rdb, append([]string{meta}, keys...), av...).Err()
+	return naiveMirrorScript.Run(ctx, rdb, scriptKeys(meta, keys), av...).Err()
 }
 
 // PeekResult is what one Peek saw.
 type PeekResult struct {
-	Gen, Incarnation, Seq string // of the table's meta hash ("" when absent)
+	Gen, Incarnation, Seq string // the table's state ("" when absent)
 	Rows                  []PeekRow
 }
 
@@ -168,20 +225,19 @@ type PeekRow struct {
 	Hit     bool   // Image is a valid hit
 	Image   string // with Hit
 	Version string // the row's n, for Fill
-	Corrupt bool   // the key holds something other than a hash
+	Stored  string // what its image key held, for Discard
 }
 
-// Peek reads rows of one table without a script, in one pipelined round
-// trip (HMGET of the meta hash's gen, inc and s; HMGET of each row's v, g
-// and n). A row whose g is the table's current gen is a valid hit: by the
-// invariants at the top of scripts.go, it has no intent and no table
-// intent is live. For the others, what Peek saw is what Fill needs.
+// Peek reads rows of one table in one command, MGET of the table's state
+// and each row's image and version. A row whose image carries the table's
+// current gen is a valid hit: by the invariants at the top of scripts.go,
+// it has no live intent and no table intent is live. For the others, what
+// Peek saw is what Fill needs. A key of another type reads as absent.
 //
-// A hit from Peek is linearizable although the two hashes are read at
-// slightly different instants: a table intent placed after the meta read
-// belongs to a write that overlaps this read, and a row write that
-// completed before the row read left either its intent or its own image
-// there.
+// A hit is linearizable: a table intent placed after the read belongs to a
+// write that overlaps it, and a row write that completed before the read
+// deleted the image with its intent and left either nothing or its own
+// image.
 func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string) (PeekResult, error) {
 	res := PeekResult{Rows: make([]PeekRow, len(keys))}
 	err := PeekInto(ctx, rdb, meta, keys, &res)
@@ -190,53 +246,37 @@ func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []st
 
 // PeekInto is Peek writing into res, whose Rows has len(keys) elements.
 func PeekInto(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string, res *PeekResult) error {
-	// Do with constant field names costs fewer allocations than HMGet.
-	pipe := rdb.Pipeline()
-	mc := pipe.Do(ctx, "hmget", meta, "gen", "inc", "s")
-	var one [1]*redis.Cmd
-	vals := one[:0]
-	if len(keys) > 1 {
-		vals = make([]*redis.Cmd, 0, len(keys))
-	}
+	a := make([]any, 0, 2+2*len(keys))
+	a = append(a, "mget", StateKey(meta))
 	for _, k := range keys {
-		vals = append(vals, pipe.Do(ctx, "hmget", k, "v", "g", "n"))
+		a = append(a, ImageKey(k), VersionKey(k))
 	}
-	_, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
-		// A key of another type answers WRONGTYPE: that row is corrupt,
-		// the others are answered.
+	vals, err := rdb.Do(ctx, a...).Slice()
+	if err != nil {
 		return err
 	}
-	m, merr := mc.Slice()
-	if merr != nil || len(m) != 3 {
-		if isWrongType(merr) {
-			return nil // a corrupt meta hash: nothing is a hit; scripts clean it up
-		}
+	if len(vals) != 1+2*len(keys) {
 		return ErrProtocol
 	}
-	res.Gen, _ = m[0].(string)
-	res.Incarnation, _ = m[1].(string)
-	res.Seq, _ = m[2].(string)
+	if g, ok := vals[0].(string); ok {
+		gen, rest, ok1 := strings.Cut(g, " ")
+		inc, seq, ok2 := strings.Cut(rest, " ")
+		if ok1 && ok2 {
+			res.Gen, res.Incarnation, res.Seq = gen, inc, seq
+		}
+	}
 	for i := range keys {
 		r := &res.Rows[i]
-		vg, err := vals[i].Slice()
-		if err != nil {
-			r.Corrupt = isWrongType(err)
+		r.Version, _ = vals[2+2*i].(string)
+		v, ok := vals[1+2*i].(string)
+		if !ok {
 			continue
 		}
-		if len(vg) != 3 {
-			return ErrProtocol
-		}
-		r.Version, _ = vg[2].(string)
-		v, ok1 := vg[0].(string)
-		g, ok2 := vg[1].(string)
-		if ok1 && ok2 && v != "" && res.Gen != "" && g == res.Gen {
-			r.Hit, r.Image = true, v
+		r.Stored = v
+		gen, img, ok := strings.Cut(v, " ")
+		if ok && res.Gen != "" && gen == res.Gen {
+			r.Hit, r.Image = true, img
 		}
 	}
 	return nil
-}
-
-func isWrongType(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
 }

@@ -54,8 +54,9 @@ func forEach(t *testing.T, fn func(t *testing.T, rdb redis.UniversalClient, adva
 		t.Run(name, func(t *testing.T) {
 			rdb, adv := mk(t)
 			ctx := context.Background()
-			rdb.Del(ctx, meta, k1, k2)
-			t.Cleanup(func() { rdb.Del(context.Background(), meta, k1, k2) })
+			all := []string{meta, StateKey(meta), k1, k2, ImageKey(k1), ImageKey(k2), VersionKey(k1), VersionKey(k2)}
+			rdb.Del(ctx, all...)
+			t.Cleanup(func() { rdb.Del(context.Background(), all...) })
 			fn(t, rdb, adv)
 		})
 	}

@@ -3,44 +3,50 @@ package proto
 import "github.com/redis/go-redis/v9"
 
 // Every script touches the keys of one table only. Those keys share a hash
-// tag, so each script runs on one Redis Cluster slot.
+// tag, so each script runs on one Redis Cluster slot; every key a script
+// touches is passed to it in KEYS.
 //
-// Table meta hash (KEYS[1]):
-//   gen        the table's generation, a random token; entries stored under
-//              another generation are misses. Absent: a fresh one is made.
-//   inc        the hash's incarnation, made with it: a new one tells a
-//              client that Redis lost the table's state since it last looked
-//   s          the table's write sequence: moves at every row intent and
-//              every release of one
-//   w:<token>  a table-wide write intent, value = deadline (ms, server time)
-// Row hash (KEYS[2..]):
-//   v          the row image            g   generation the image belongs to
-//   n          the row's version: moves at every intent placed on the row,
-//              every release of one, and every dead intent removed
-//   i:<token>  a row write intent, value = deadline (ms)
-//   c          contended: a second intent arrived while one was live
+// Per table, with T the table's hash tag ({prefix:database:schema.table}):
+//   T:g        string "<gen> <inc> <s>":
+//              gen  the table's generation, a random token; images stored
+//                   under another generation are misses;
+//              inc  the incarnation, made with the key: a new one tells a
+//                   client that Redis lost the table's state since it last
+//                   looked;
+//              s    the table's write sequence: moves at every row intent
+//                   and every release of one.
+//              Absent: a fresh one is made (first use, or Redis lost it).
+//   T:t        hash of table-wide write intents, w:<token> = deadline (ms,
+//              server time)
+// Per row, with K its normalised key:
+//   T:v:K      string "<gen> <image>": the row image and the generation it
+//              was stored under
+//   T:n:K      string, the row's version: moves at every intent placed on
+//              the row, every release of one, every dead intent removed
+//   T:r:K      hash of row write intents, i:<token> = deadline (ms), and c
+//              (contended: a second intent arrived while one was live)
+// Scripts take KEYS = T:t, T:g, then T:r:K, T:v:K, T:n:K for each row.
 //
-// A read is one pipelined round trip without a script (Peek): the meta's
-// gen, inc and s, and each row's v, g and n. A row whose g is the current
-// gen is a hit. For a miss the reader keeps what it saw, reads PostgreSQL,
-// and fills under the condition that nothing moved since it looked: the same
-// gen, no live table or row intent, the same n (or, where the row had no n,
-// the same s). Every write places an intent before it commits, which moves
-// n and s (a table intent moves gen), and releases it after, which moves
-// them again, so a fill whose database read may have missed a write is
-// refused. That replaces a lease: nothing is written on a miss before the
-// database read, so a miss costs one round trip before it.
+// A read is one command (Peek: MGET T:g T:v:K T:n:K ...). A row whose image
+// carries the current gen is a hit. For a miss the reader keeps what it
+// saw, reads PostgreSQL, and fills under the condition that nothing moved
+// since it looked: the same gen, no live table or row intent, the same n
+// (or, where the row had no n, the same s). Every write places an intent
+// before it commits, which moves n and s (a table intent moves gen), and
+// releases it after, which moves them again, so a fill whose database read
+// may have missed a write is refused. That replaces a lease: nothing is
+// written on a miss before the database read.
 //
 // An intent whose deadline has passed is dead: its writer crashed or lost
 // Redis. A dead table intent may hide a committed write, so whoever finds
 // one removes it and moves the generation on; a dead row intent moves n.
 //
-// Invariants that let Peek decide a hit from v, g and gen alone:
-//   - a row hash that holds v holds no intent: placing an intent deletes v
-//     and g; fills and releases store v only where no intent is live;
-//   - an image whose g is the table's current gen was stored while no table
-//     intent was live: placing a table intent moves gen, and nothing is
-//     stored while a table intent is live.
+// Invariants that let Peek decide a hit from T:g and T:v:K alone:
+//   - a row with a live intent has no image: placing an intent deletes
+//     T:v:K; fills and releases store it only where no intent is live;
+//   - an image of the table's current gen was stored while no table intent
+//     was live: placing a table intent moves gen, and nothing is stored
+//     while a table intent is live.
 
 // prelude defines helpers shared by all scripts.
 const prelude = `
@@ -64,130 +70,184 @@ local function hgetall(key)
   return h
 end
 
--- meta(newgen): current generation and whether a live table intent exists.
-local function meta(newgen)
-  local m = hgetall(KEYS[1]) or {}
-  local gen, locked, dead = nil, false, false
-  for i = 1, #m, 2 do
-    local f = m[i]
-    if f == 'gen' then gen = m[i+1]
-    elseif string.sub(f, 1, 2) == 'w:' then
-      if tonumber(m[i+1]) > now() then locked = true
-      else redis.call('HDEL', KEYS[1], f); dead = true end
-    end
+-- getstr(key): the string at key (nil when absent), or nil and corrupt
+-- after deleting a key of another type.
+local function getstr(key)
+  local x = redis.pcall('GET', key)
+  if type(x) == 'table' and x.err then
+    redis.call('DEL', key)
+    return nil, true
   end
-  if gen == nil then
-    -- A new incarnation of the table's meta hash: Redis lost its data
-    -- (FLUSHALL, restart, eviction), or this is the first use. Clients
-    -- that knew the previous incarnation stop filling for a while.
-    gen = newgen
-    redis.call('HSET', KEYS[1], 'gen', gen, 'inc', newgen)
-  elseif dead then
-    gen = newgen
-    redis.call('HSET', KEYS[1], 'gen', gen)
-  end
-  return gen, locked
+  if x == false then return nil, false end
+  return x, false
 end
 
--- row(key): the fields of a row hash, dead intents removed (which moves
--- the row's version and the table's sequence: the dead writer may have
--- committed).
-local function row(key)
-  local r = {intents = 0}
-  local h = hgetall(key)
-  if h == nil then
-    r.corrupt = true
-    return r
+-- The table's state, as read by meta() and changed by the helpers below.
+local G = {}
+local function putg()
+  redis.call('SET', KEYS[2], G.gen .. ' ' .. G.inc .. ' ' .. G.s)
+end
+local function bumps()
+  G.s = tostring(tonumber(G.s) + 1)
+  putg()
+end
+local function setgen(gen)
+  G.gen = gen
+  putg()
+end
+
+-- meta(newgen): current generation and whether a live table intent exists.
+local function meta(newgen)
+  local x = getstr(KEYS[2])
+  local gen, inc, s = nil, nil, nil
+  if x then gen, inc, s = string.match(x, '^(%S+) (%S+) (%d+)$') end
+  local m = hgetall(KEYS[1]) or {}
+  local locked, dead = false, false
+  for i = 1, #m, 2 do
+    local f = m[i]
+    if string.sub(f, 1, 2) == 'w:' and tonumber(m[i+1]) then
+      if tonumber(m[i+1]) > now() then locked = true
+      else redis.call('HDEL', KEYS[1], f); dead = true end
+    else redis.call('HDEL', KEYS[1], f) end
   end
+  if gen == nil then
+    -- A new incarnation: Redis lost the table's state (FLUSHALL, a
+    -- restart, eviction), or this is the first use. Clients that knew the
+    -- previous incarnation stop filling for a while.
+    G = {gen = newgen, inc = newgen, s = '0'}
+    putg()
+  else
+    G = {gen = gen, inc = inc, s = s}
+    if dead then setgen(newgen) end
+  end
+  return G.gen, locked
+end
+
+-- row(j): the intents of the j-th row (KEYS[3j], KEYS[3j+1], KEYS[3j+2]
+-- are its intent hash, image and version), dead intents removed (which
+-- moves the row's version and the table's sequence: the dead writer may
+-- have committed).
+local function row(j)
+  local r, n = KEYS[3*j], KEYS[3*j+2]
+  local st = {intents = 0}
+  local h = hgetall(r)
+  if h == nil then st.corrupt = true; h = {} end
   local dead = false
   for i = 1, #h, 2 do
     local f = h[i]
     if string.sub(f, 1, 2) == 'i:' then
-      if tonumber(h[i+1]) > now() then r.intents = r.intents + 1
-      else redis.call('HDEL', key, f); dead = true end
-    else r[f] = h[i+1] end
+      if tonumber(h[i+1]) and tonumber(h[i+1]) > now() then st.intents = st.intents + 1
+      else redis.call('HDEL', r, f); dead = true end
+    elseif f == 'c' then st.c = true end
   end
+  local nv, bad = getstr(n)
+  if bad or (nv and not tonumber(nv)) then
+    redis.call('DEL', n)
+    st.corrupt, nv = true, nil
+  end
+  st.n = nv
   if dead then
-    r.n = tostring(redis.call('HINCRBY', key, 'n', 1))
-    redis.call('HINCRBY', KEYS[1], 's', 1)
+    st.n = tostring(redis.call('INCR', n))
+    bumps()
   end
-  return r
+  return st
 end
 
 local function keepalive(key, ms)
+  if ms <= 0 then return end
   local ttl = redis.call('PTTL', key)
   if ttl < ms then redis.call('PEXPIRE', key, ms) end
 end
+
+local function rows() return (#KEYS - 2) / 3 end
 `
 
 // fillScript stores images read from the database after a miss. ARGV:
 // the gen and s the reader saw, a fresh generation, ttl ms, then per row
-// key the n the reader saw ("" for none) and the image ("" = no row: store
+// the n the reader saw ("" for none) and the image ("" = no row: store
 // nothing). An image is stored only if nothing moved since the reader
-// looked (see the top of this file). Returns the number of images stored.
+// looked (see the top of this file). Returns {images stored, keys of the
+// wrong type found and removed}.
 var fillScript = redis.NewScript(prelude + `
+-- Keys of the wrong type are garbage: removed, and counted.
+local corrupt = 0
+for j = 1, rows() do
+  local v = KEYS[3*j+1]
+  local t = redis.call('TYPE', v).ok
+  if t ~= 'string' and t ~= 'none' then
+    redis.call('DEL', v)
+    corrupt = corrupt + 1
+  end
+end
 local gen, tlocked = meta(ARGV[3])
-if tlocked or gen ~= ARGV[1] then return 0 end
-local seq = redis.call('HGET', KEYS[1], 's') or ''
+if tlocked or gen ~= ARGV[1] then return {0, corrupt} end
+local seq = G.s
 local stored = 0
-for k = 2, #KEYS do
-  local key = KEYS[k]
-  local want, img = ARGV[3 + 2*(k-1)], ARGV[4 + 2*(k-1)]
-  local r = row(key)
-  local n = r.n or ''
-  if not r.corrupt and r.intents == 0 and n == want and (want ~= '' or seq == ARGV[2]) then
+for j = 1, rows() do
+  local v = KEYS[3*j+1]
+  local want, img = ARGV[3 + 2*j], ARGV[4 + 2*j]
+  local st = row(j)
+  if st.corrupt then corrupt = corrupt + 1 end
+  local n = st.n or ''
+  if not st.corrupt and st.intents == 0 and n == want and (want ~= '' or seq == ARGV[2]) then
     if img ~= '' then
-      redis.call('HSET', key, 'v', img, 'g', gen)
-      redis.call('HDEL', key, 'c', 'l', 'ld')
-      redis.call('PEXPIRE', key, tonumber(ARGV[4]))
+      redis.call('SET', v, gen .. ' ' .. img, 'PX', tonumber(ARGV[4]))
+      if st.c then redis.call('HDEL', KEYS[3*j], 'c') end
       stored = stored + 1
-    elseif r.v then
-      redis.call('HDEL', key, 'v', 'g')
+    else
+      redis.call('DEL', v)
     end
   end
 end
-return stored
+return {stored, corrupt}
 `)
 
-// metaScript makes the table's meta hash when a Peek found none (first
-// use, or Redis lost it), so that a fill has a generation to check.
+// metaScript makes the table's state when a Peek found none (first use,
+// or Redis lost it), so that a fill has a generation to check.
 // ARGV: a fresh generation. Returns {gen, inc, s}.
 var metaScript = redis.NewScript(prelude + `
-local gen = meta(ARGV[1])
-return {gen, redis.call('HGET', KEYS[1], 'inc') or '', redis.call('HGET', KEYS[1], 's') or ''}
+meta(ARGV[1])
+return {G.gen, G.inc, G.s}
 `)
 
 // intentScript places write intents before a write commits.
-// ARGV: writer token, lifetime ms, fresh generation, table-wide (1/0).
-// With table-wide, KEYS holds only the meta key and a table intent is
+// ARGV: writer token, lifetime ms, fresh generation, table-wide (1/0),
+// grace ms (FillHorizon).
+// With table-wide, KEYS holds only the table's keys and a table intent is
 // placed. Returns the generation.
 var intentScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
-local deadline = now() + tonumber(ARGV[2])
+local life = tonumber(ARGV[2])
+local deadline = now() + life
 if ARGV[4] == '1' then
   -- Moving the generation now, not only at the release, retires every
   -- image at once: none stored before this instant is a hit any more, and
   -- no fill that looked before it can store.
-  redis.call('HSET', KEYS[1], 'w:' .. ARGV[1], deadline, 'gen', ARGV[3])
+  redis.call('HSET', KEYS[1], 'w:' .. ARGV[1], deadline)
+  setgen(ARGV[3])
   return ARGV[3]
 end
-for k = 2, #KEYS do
-  local key = KEYS[k]
-  local r = row(key)
-  if r.intents > 0 then redis.call('HSET', key, 'c', '1') end
-  redis.call('HSET', key, 'i:' .. ARGV[1], deadline)
-  redis.call('HDEL', key, 'v', 'g', 'l', 'ld')
-  redis.call('HINCRBY', key, 'n', 1)
-  keepalive(key, tonumber(ARGV[2]))
+for j = 1, rows() do
+  local r, v, n = KEYS[3*j], KEYS[3*j+1], KEYS[3*j+2]
+  local st = row(j)
+  if st.intents > 0 then redis.call('HSET', r, 'c', '1') end
+  redis.call('HSET', r, 'i:' .. ARGV[1], deadline)
+  redis.call('DEL', v)
+  redis.call('INCR', n)
+  -- The intent hash and the version outlive the intent by the grace, so
+  -- that a fill that looked while the intent was live finds it dead (and
+  -- the version moved) rather than gone.
+  keepalive(r, life + tonumber(ARGV[5]))
+  keepalive(n, life + tonumber(ARGV[5]))
 end
-if #KEYS > 1 then redis.call('HINCRBY', KEYS[1], 's', 1) end
+if rows() > 0 then bumps() end
 return gen
 `)
 
 // releaseScript runs after the transaction ended (committed, rolled back,
 // or unknown). ARGV: writer token, generation returned by the intent, fresh
 // generation, ttl ms, table-wide (1/0), bump (1/0), then one image per row
-// key ("" = store nothing).
+// ("" = store nothing).
 //
 // Table-wide: removes the table intent and, with bump, moves the generation.
 // Rows: removes the row intent and moves the row's version; stores the
@@ -198,35 +258,38 @@ var releaseScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
 if ARGV[5] == '1' then
   redis.call('HDEL', KEYS[1], 'w:' .. ARGV[1])
-  if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'gen', ARGV[3]) end
+  if ARGV[6] == '1' then setgen(ARGV[3]) end
   return 0
 end
 local stored = 0
-for k = 2, #KEYS do
-  local key = KEYS[k]
-  local mine = redis.call('HDEL', key, 'i:' .. ARGV[1])
-  local r = row(key)
-  redis.call('HINCRBY', key, 'n', 1)
-  local img = ARGV[5 + k]
-  if r.intents == 0 then
-    if mine == 1 and r.c == nil and img ~= '' and not tlocked and gen == ARGV[2] then
-      redis.call('HSET', key, 'v', img, 'g', gen)
-      redis.call('PEXPIRE', key, tonumber(ARGV[4]))
+for j = 1, rows() do
+  local r, v, n = KEYS[3*j], KEYS[3*j+1], KEYS[3*j+2]
+  local mine = redis.call('HDEL', r, 'i:' .. ARGV[1])
+  local st = row(j)
+  redis.call('INCR', n)
+  keepalive(n, tonumber(ARGV[4]))
+  local img = ARGV[6 + j]
+  if st.intents == 0 then
+    if mine == 1 and not st.c and img ~= '' and not tlocked and gen == ARGV[2] then
+      redis.call('SET', v, gen .. ' ' .. img, 'PX', tonumber(ARGV[4]))
       stored = stored + 1
     else
-      redis.call('HDEL', key, 'v', 'g', 'c')
+      redis.call('DEL', v)
+      if st.c then redis.call('HDEL', r, 'c') end
     end
   end
 end
-if #KEYS > 1 then redis.call('HINCRBY', KEYS[1], 's', 1) end
+if rows() > 0 then bumps() end
 return stored
 `)
 
 // discardScript removes an image that failed to decode, unless it has been
-// replaced since. ARGV: the image.
+// replaced since. KEYS[1] is the row's image key; ARGV[1] what Peek read
+// there (generation and image).
 var discardScript = redis.NewScript(`
-if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'v', 'g')
+local x = redis.pcall('GET', KEYS[1])
+if x == ARGV[1] then
+  redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
@@ -234,18 +297,17 @@ return 0
 
 // naiveMirrorScript is NOT part of the protocol: it is the deliberately
 // broken write-through that the consistency checker must catch (store the
-// new images after commit, with no intents and no lease checks, as naive
-// write-through caches do). ARGV: ttl ms, then one image per row key.
+// new images after commit, with no intents and no fill conditions, as naive
+// write-through caches do). KEYS as the other scripts; ARGV: ttl ms, then
+// one image per row.
 var naiveMirrorScript = redis.NewScript(`
-local gen = redis.call('HGET', KEYS[1], 'gen')
-if not gen then return 0 end
-for k = 2, #KEYS do
-  local img = ARGV[k]
-  if img == '' then redis.call('HDEL', KEYS[k], 'v', 'g')
-  else
-    redis.call('HSET', KEYS[k], 'v', img, 'g', gen)
-    redis.call('PEXPIRE', KEYS[k], tonumber(ARGV[1]))
-  end
+local x = redis.call('GET', KEYS[2])
+if not x then return 0 end
+local gen = string.match(x, '^(%S+)')
+for j = 1, (#KEYS - 2) / 3 do
+  local img = ARGV[1 + j]
+  if img == '' then redis.call('DEL', KEYS[3*j+1])
+  else redis.call('SET', KEYS[3*j+1], gen .. ' ' .. img, 'PX', tonumber(ARGV[1])) end
 end
 return 1
 `)
