@@ -142,7 +142,7 @@ func scanAccount(row *sql.Row) error {
 const pkSelect = "SELECT id, owner, balance, updated_at FROM wt_bench_accounts WHERE id = $1"
 
 // BenchmarkHitVsRedis: a cache hit against a bare go-redis read of the same
-// entry (HGET of the cached image).
+// entry (GET of the cached image).
 func BenchmarkHitVsRedis(b *testing.B) {
 	_, db, rdb, c := benchSetup(b)
 	ctx := context.Background()
@@ -152,12 +152,12 @@ func BenchmarkHitVsRedis(b *testing.B) {
 	wtcache.Settle(c)
 	key := entryKey(b, rdb, 1)
 	benchRatio(b, "hit/redis",
-		func(int) error { _, err := rdb.HGet(ctx, key, "v").Bytes(); return err },
+		func(int) error { _, err := rdb.Get(ctx, key).Bytes(); return err },
 		func(int) error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 1)) })
 }
 
 // BenchmarkHitVsPgx: a cache hit against plain pgx's primary-key SELECT.
-// The same loop also times a bare go-redis read of the entry (HGET), and
+// The same loop also times a bare go-redis read of the entry (GET), and
 // reports its ratio to the SELECT as "redis/pgx": a hit cannot cost less
 // than that read, so redis/pgx is the floor of hit/pgx on this machine.
 func BenchmarkHitVsPgx(b *testing.B) {
@@ -171,7 +171,7 @@ func BenchmarkHitVsPgx(b *testing.B) {
 	ops := []func() error{
 		func() error { return scanAccount(plain.QueryRowContext(ctx, pkSelect, 2)) },
 		func() error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 2)) },
-		func() error { _, err := rdb.HGet(ctx, key, "v").Bytes(); return err },
+		func() error { _, err := rdb.Get(ctx, key).Bytes(); return err },
 	}
 	b.Run("ratio", func(b *testing.B) {
 		var tot [3]time.Duration
@@ -193,14 +193,14 @@ func BenchmarkHitVsPgx(b *testing.B) {
 }
 
 // entryKey waits for the cached entry of id in wt_bench_accounts and
-// returns its Redis key.
+// returns the Redis key of its image.
 func entryKey(b *testing.B, rdb *redis.Client, id int) string {
 	b.Helper()
 	ctx := context.Background()
 	for i := 0; i < 100; i++ {
-		keys, _ := rdb.Keys(ctx, fmt.Sprintf("*wt_bench_accounts}:r:%d", id)).Result()
+		keys, _ := rdb.Keys(ctx, fmt.Sprintf("*wt_bench_accounts}:v:%d", id)).Result()
 		for _, k := range keys {
-			if v, _ := rdb.HGet(ctx, k, "v").Result(); v != "" {
+			if v, _ := rdb.Get(ctx, k).Result(); v != "" {
 				return k
 			}
 		}
