@@ -998,7 +998,7 @@ func TestChaosCheckerCatchesBrokenProtocol(t *testing.T) {
 // the checker found in the redis-flush and redis-kill phases: Redis loses
 // its memory (FLUSHALL, or a restart without persistence) while a write
 // holds an intent and has not committed yet. The next reader finds no
-// intent, takes the lease, reads the old row from PostgreSQL and fills it;
+// intent, reads the old row from PostgreSQL and fills it;
 // the write then commits and returns, and the old row is served as a hit
 // (G1). When the writer's release does not reach Redis either (its
 // connection is cut), nothing ever removes the old row: it stays until its

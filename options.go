@@ -35,7 +35,6 @@ type config struct {
 	timeout        time.Duration // per Redis operation
 	schemaRefresh  time.Duration
 	intentLifetime time.Duration
-	lease          time.Duration
 	maxEntry       int
 	failure        FailurePolicy
 	planCache      int

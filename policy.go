@@ -51,7 +51,6 @@ const (
 	DefaultSchemaRefresh  = time.Minute
 	DefaultMaxEntrySize   = 64 << 10
 	DefaultIntentLifetime = 30 * time.Second
-	defaultLease          = 5 * time.Second
 	defaultPlanCache      = 4096
 )
 
@@ -63,7 +62,6 @@ func defaultConfig() config {
 		schemaRefresh:  DefaultSchemaRefresh,
 		maxEntry:       DefaultMaxEntrySize,
 		intentLifetime: DefaultIntentLifetime,
-		lease:          defaultLease,
 		planCache:      defaultPlanCache,
 	}
 }

@@ -21,8 +21,9 @@ import (
 
 // The read path: a statement that is exactly a primary-key lookup on a
 // cached table, outside a transaction, is answered from Redis; misses are
-// read from PostgreSQL in one statement and filled under a lease after the
-// rows are handed to the caller.
+// read from PostgreSQL in one statement and filled after the rows are
+// handed to the caller, only if no write moved them in Redis meanwhile
+// (internal/proto).
 
 // boundLookup is a lookup checked against one table's real primary key and
 // columns.
@@ -395,10 +396,10 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	var err error
 	if o := cn.tel; o.stepSpans(ctx) {
 		err = cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
-			return proto.PeekInto(ctx, cn.cfg.redis, tk.meta, keys, &pr)
+			return proto.PeekInto(ctx, cn.cfg.redis, tk.state, keys, &pr)
 		}, attrKeys.Int(len(keys)))
 	} else {
-		err = proto.PeekInto(ctx, cn.cfg.redis, tk.meta, keys, &pr)
+		err = proto.PeekInto(ctx, cn.cfg.redis, tk.state, keys, &pr)
 		o.recordStep(ctx, SpanCacheLookup, time.Since(start))
 	}
 	if err == nil && pr.Gen == "" {

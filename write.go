@@ -29,8 +29,9 @@ import (
 // While an intent is live every reader of its rows goes to the database and
 // nobody fills them, so a write is visible to every handle as soon as it
 // commits (read-your-writes), and a slow reader cannot store the row it read
-// before the write (the intent removed its lease). A row intent is released
-// by deleting the row's image: the next reader fills it from the database.
+// before the write (the intent moved the row's version). A row intent is
+// released by storing the image RETURNING gave or deleting the row's image:
+// the next reader fills it from the database.
 // A table-wide intent, used when the rows are unknown (no key in the WHERE,
 // TRUNCATE, DDL, cascades, multi-statement strings), is released by moving
 // the table's generation, which makes every cached row of the table a miss
@@ -146,7 +147,7 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 }
 
 // tagKeys are a table's hash tag and meta key in one session's namespace.
-type tagKeys struct{ tag, meta string }
+type tagKeys struct{ tag, meta, state string }
 
 // tag is the hash tag of ti's keys in this session's namespace.
 func (c *conn) tag(ti *tableInfo) string { return c.tagKeys(ti).tag }
@@ -157,6 +158,7 @@ func (c *conn) tagKeys(ti *tableInfo) tagKeys {
 	}
 	tag := tableTag(c.c.cfg.prefix, c.sess.database, ti.ident)
 	t := tagKeys{tag: tag, meta: metaKey(tag)}
+	t.state = proto.StateKey(t.meta)
 	if len(c.sess.tags) > 1024 {
 		clear(c.sess.tags)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// NewToken returns a fresh random token for a lease, a writer or a
+// NewToken returns a fresh random token for a writer or a
 // generation.
 func NewToken() string {
 	return strconv.FormatUint(rand.Uint64(), 36)
@@ -51,12 +51,10 @@ func sibling(rowKey string, kind byte) string {
 	if i < 0 || len(rowKey) < i+3 || rowKey[i+1] != ':' {
 		return rowKey + ":" + string(kind) // not a row key of ours; unused
 	}
-	b := make([]byte, 0, len(rowKey))
-	b = append(b, rowKey[:i+2]...)
-	b = append(b, kind)
-	b = append(b, rowKey[i+3:]...)
-	return string(b)
+	return rowKey[:i+2] + kinds[kind] + rowKey[i+3:]
 }
+
+var kinds = map[byte]string{'v': "v", 'n': "n"}
 
 // scriptKeys lays out KEYS for a script: T:t, T:g, then T:r:K, T:v:K,
 // T:n:K per row.
@@ -240,14 +238,15 @@ type PeekRow struct {
 // image.
 func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string) (PeekResult, error) {
 	res := PeekResult{Rows: make([]PeekRow, len(keys))}
-	err := PeekInto(ctx, rdb, meta, keys, &res)
+	err := PeekInto(ctx, rdb, StateKey(meta), keys, &res)
 	return res, err
 }
 
-// PeekInto is Peek writing into res, whose Rows has len(keys) elements.
-func PeekInto(ctx context.Context, rdb redis.UniversalClient, meta string, keys []string, res *PeekResult) error {
+// PeekInto is Peek writing into res, whose Rows has len(keys) elements;
+// state is the table's StateKey.
+func PeekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys []string, res *PeekResult) error {
 	a := make([]any, 0, 2+2*len(keys))
-	a = append(a, "mget", StateKey(meta))
+	a = append(a, "mget", state)
 	for _, k := range keys {
 		a = append(a, ImageKey(k), VersionKey(k))
 	}
