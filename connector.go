@@ -274,42 +274,37 @@ func (st *incarnation) inQuarantine() bool {
 	return u != 0 && time.Now().UnixNano() < u
 }
 
-// observeInc records the incarnation seen for tag and reports whether the
-// table is in quarantine. Seeing the known incarnation costs no lock.
-func (c *connector) observeInc(tag, inc string) bool {
+// incState returns the incarnation state of tag (made on first use).
+func (c *connector) incState(tag string) *incarnation {
+	if v, ok := c.incs.Load(tag); ok {
+		return v.(*incarnation)
+	}
+	v, _ := c.incs.LoadOrStore(tag, &incarnation{})
+	return v.(*incarnation)
+}
+
+// observe records the incarnation inc seen for the table of st and reports
+// whether the table is in quarantine. Seeing the known incarnation costs
+// no lock.
+func (c *connector) observe(st *incarnation, inc string) bool {
 	if inc == "" {
-		return c.quarantined(tag)
+		return st.inQuarantine()
 	}
-	v, loaded := c.incs.Load(tag)
-	if !loaded {
-		st := &incarnation{}
-		first := inc
-		st.inc.Store(&first)
-		if v, loaded = c.incs.LoadOrStore(tag, st); !loaded {
-			return false // first sight: nothing was known to be lost
-		}
-	}
-	st := v.(*incarnation)
-	if cur := st.inc.Load(); *cur == inc {
+	if cur := st.inc.Load(); cur != nil && *cur == inc {
 		return st.inQuarantine()
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if cur := st.inc.Load(); *cur != inc {
+	switch cur := st.inc.Load(); {
+	case cur == nil:
+		first := inc // first sight: nothing was known to be lost
+		st.inc.Store(&first)
+	case *cur != inc:
 		seen := inc
 		st.inc.Store(&seen)
 		st.until.Store(time.Now().Add(c.cfg.intentLifetime).UnixNano())
 	}
 	return st.inQuarantine()
-}
-
-// quarantined reports whether tag is in quarantine, without observing.
-func (c *connector) quarantined(tag string) bool {
-	v, ok := c.incs.Load(tag)
-	if !ok {
-		return false
-	}
-	return v.(*incarnation).inQuarantine()
 }
 
 // redisName names the Redis server in messages, password redacted.

@@ -187,11 +187,15 @@ type opCount struct {
 }
 
 // countOp counts one operation.
-func (t *telemetry) countOp(_ context.Context, table, op, outcome, reason string) {
+func (t *telemetry) countOp(ctx context.Context, table, op, outcome, reason string) {
+	t.opCount(table, op, outcome, reason).n.Add(1)
+}
+
+// opCount returns the counter of one attribute set.
+func (t *telemetry) opCount(table, op, outcome, reason string) *opCount {
 	k := opKey{table, op, outcome, reason}
 	if v, ok := t.opCounts.Load(k); ok {
-		v.(*opCount).n.Add(1)
-		return
+		return v.(*opCount)
 	}
 	attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
 	if table != "" {
@@ -204,7 +208,14 @@ func (t *telemetry) countOp(_ context.Context, table, op, outcome, reason string
 		attrs = append(attrs, attrReason.String(reason))
 	}
 	v, _ := t.opCounts.LoadOrStore(k, &opCount{attrs: metric.WithAttributeSet(attribute.NewSet(attrs...))})
-	v.(*opCount).n.Add(1)
+	return v.(*opCount)
+}
+
+// hitCount is a plan's counter of hits, kept on the plan so that a hit
+// does not hash its attribute set.
+type hitCount struct {
+	t  *telemetry
+	oc *opCount
 }
 
 func (t *telemetry) recordStep(ctx context.Context, step string, d time.Duration) {
@@ -222,6 +233,7 @@ func (t *telemetry) stepSpans(ctx context.Context) bool {
 
 // op is one database/sql operation being traced.
 type op struct {
+	p       *plan
 	t       *telemetry
 	span    trace.Span
 	table   string
@@ -233,7 +245,7 @@ type op struct {
 // startOp starts the span of one operation.
 func (c *conn) startOp(ctx context.Context, p *plan, method string, o *op) context.Context {
 	t := c.c.tel
-	*o = op{t: t, table: p.table, name: p.operation, span: noopSpan}
+	*o = op{p: p, t: t, table: p.table, name: p.operation, span: noopSpan}
 	if o.name == "" {
 		o.name = method
 	}
@@ -279,6 +291,15 @@ func (o *op) outcome(ctx context.Context, outcome, reason string, kv ...attribut
 	}
 	if !o.counted {
 		o.counted = true
+		if outcome == "hit" && reason == "" && o.p != nil {
+			hc := o.p.hits.Load()
+			if hc == nil || hc.t != o.t {
+				hc = &hitCount{t: o.t, oc: o.t.opCount(o.table, o.name, outcome, reason)}
+				o.p.hits.Store(hc)
+			}
+			hc.oc.n.Add(1)
+			return
+		}
 		o.t.countOp(ctx, o.table, o.name, outcome, reason)
 	}
 }

@@ -3,6 +3,7 @@ package wtcache
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/wtcache/wtcache/internal/recognize"
@@ -29,6 +30,8 @@ type plan struct {
 
 	mu    sync.Mutex
 	bound map[uint32]bindEntry // by table OID
+
+	hits atomic.Pointer[hitCount] // see op.outcome
 }
 
 func newPlan(query string) *plan {

@@ -409,7 +409,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	}
 	// A fill may store only what this Peek saw: not after a Redis error,
 	// nor while the table is in quarantine (Redis lost its state lately).
-	canFill := err == nil && !cn.observeInc(tk.tag, pr.Incarnation)
+	canFill := err == nil && !cn.observe(tk.inc, pr.Incarnation)
 	var missing []int
 	for i := range keys {
 		r := &pr.Rows[i]

@@ -147,7 +147,10 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 }
 
 // tagKeys are a table's hash tag and meta key in one session's namespace.
-type tagKeys struct{ tag, meta, state string }
+type tagKeys struct {
+	tag, meta, state string
+	inc              *incarnation // the table's incarnation state on this connector
+}
 
 // tag is the hash tag of ti's keys in this session's namespace.
 func (c *conn) tag(ti *tableInfo) string { return c.tagKeys(ti).tag }
@@ -159,6 +162,7 @@ func (c *conn) tagKeys(ti *tableInfo) tagKeys {
 	tag := tableTag(c.c.cfg.prefix, c.sess.database, ti.ident)
 	t := tagKeys{tag: tag, meta: metaKey(tag)}
 	t.state = proto.StateKey(t.meta)
+	t.inc = c.c.incState(tag)
 	if len(c.sess.tags) > 1024 {
 		clear(c.sess.tags)
 	}
