@@ -258,11 +258,12 @@ func (c *connector) countCorrupt(ctx context.Context) {
 	c.tel.corrupt.Add(ctx, 1)
 }
 
-// incarnation is what a connector knows of one table's meta hash in Redis.
-// When the hash is found recreated (Redis lost its data: FLUSHALL, a
+// incarnation is what a connector knows of one table's state in Redis.
+// When the state is found recreated (Redis lost its data: FLUSHALL, a
 // restart, eviction), a write may hold an intent that was lost with it, so
-// for one intent lifetime this connector fills nothing, mirrors nothing
-// and serves nothing of that table from Redis.
+// for one intent lifetime this connector fills nothing and serves nothing
+// of that table from Redis. (A release stores its image only if it finds
+// its own intent, which a loss would have taken.)
 type incarnation struct {
 	mu    sync.Mutex
 	inc   atomic.Pointer[string]

@@ -403,7 +403,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		o.recordStep(ctx, SpanCacheLookup, time.Since(start))
 	}
 	if err == nil && pr.Gen == "" {
-		// No meta hash (first use of the table, or Redis lost it): make
+		// No table state (first use of the table, or Redis lost it): make
 		// one, so that the fills of these misses have a generation.
 		err = proto.InitMeta(ctx, cn.cfg.redis, tk.meta, &pr)
 	}
