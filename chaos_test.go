@@ -70,6 +70,7 @@ type chaosOptions struct {
 	phaseDur     time.Duration
 	checkTimeout time.Duration
 	broken       bool // BreakProtocol on every connector
+	brokenFills  bool // breakFills on every connector
 }
 
 const (
@@ -235,6 +236,9 @@ func newChaosRun(t *testing.T, o chaosOptions) *chaosRun {
 		db.SetMaxIdleConns(4)
 		if o.broken {
 			BreakProtocol(c)
+		}
+		if o.brokenFills {
+			c.brokenFills.Store(true)
 		}
 		name := fmt.Sprintf("h%d", i)
 		switch {
@@ -958,40 +962,53 @@ func TestChaos(t *testing.T) {
 // leave stale rows. The checker must report a violation within the bound.
 func TestChaosCheckerCatchesBrokenProtocol(t *testing.T) {
 	needServices(t)
-	deadline := time.Now().Add(20 * time.Second)
-	for round := 1; time.Now().Before(deadline); round++ {
-		var res chaosResult
-		var caught []chaosViolation
-		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
-			o := chaosOptions{
-				failure:      "fail",
-				handles:      []chaosHandleSpec{{}, {}},
-				counters:     2,
-				accounts:     2,
-				writers:      4,
-				transferers:  2,
-				readers:      4,
-				faults:       []string{"calm"},
-				phaseDur:     2 * time.Second,
-				checkTimeout: 30 * time.Second,
-				broken:       true,
-			}
-			r := newChaosRun(t, o)
-			res = r.run(uint64(time.Now().UnixNano()))
-			t.Logf("%s", res.stats)
-			for _, v := range res.violations {
-				if !strings.Contains(v.Detail, "inconclusive") && v.Guarantee != "-" {
-					caught = append(caught, v)
+	for _, v := range []struct {
+		name        string
+		intents     bool // mirror without intents (naive write-through)
+		fills       bool // fill without checking that nothing moved
+		description string
+	}{
+		{"mirroring without intents", true, false, "a protocol without intents"},
+		{"filling without conditions", false, true, "fills that do not check what moved since the read"},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			deadline := time.Now().Add(20 * time.Second)
+			for round := 1; time.Now().Before(deadline); round++ {
+				var res chaosResult
+				var caught []chaosViolation
+				t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
+					o := chaosOptions{
+						failure:      "fail",
+						handles:      []chaosHandleSpec{{}, {}},
+						counters:     2,
+						accounts:     2,
+						writers:      4,
+						transferers:  2,
+						readers:      4,
+						faults:       []string{"calm"},
+						phaseDur:     2 * time.Second,
+						checkTimeout: 30 * time.Second,
+						broken:       v.intents,
+						brokenFills:  v.fills,
+					}
+					r := newChaosRun(t, o)
+					res = r.run(uint64(time.Now().UnixNano()))
+					t.Logf("%s", res.stats)
+					for _, v := range res.violations {
+						if !strings.Contains(v.Detail, "inconclusive") && v.Guarantee != "-" {
+							caught = append(caught, v)
+						}
+					}
+				})
+				if len(caught) > 0 {
+					t.Logf("round %d: the checker caught %s (%d violations); the first:\n%s", round, v.description, len(caught), caught[0])
+					return
 				}
+				t.Logf("round %d: no violation found yet", round)
 			}
+			t.Fatalf("the checker found no violation in 20s of %s: it cannot fail", v.description)
 		})
-		if len(caught) > 0 {
-			t.Logf("round %d: the checker caught the broken protocol (%d violations); the first:\n%s", round, len(caught), caught[0])
-			return
-		}
-		t.Logf("round %d: no violation found yet", round)
 	}
-	t.Fatal("the checker found no violation in 20s of a protocol without intents: it cannot fail")
 }
 
 // TestChaosIntentLostWithRedisState replays, step by step, the interleaving

@@ -75,6 +75,9 @@ type connector struct {
 	// brokenNoIntents switches the write path to the naive, broken
 	// protocol; only tests set it, to prove the checker can fail.
 	brokenNoIntents atomic.Bool
+	// brokenFills makes fills store their rows unconditionally (the naive
+	// read-through); only tests set it, to prove the checker can fail.
+	brokenFills atomic.Bool
 
 	dirtyMu   sync.Mutex
 	dirtyN    atomic.Int32

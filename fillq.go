@@ -85,6 +85,12 @@ func (cn *connector) flushFills() {
 	start := time.Now()
 	ctx, cancel := cn.redisCtx(context.Background())
 	defer cancel()
+	if cn.brokenFills.Load() {
+		for _, j := range batch {
+			_ = proto.NaiveMirror(ctx, cn.cfg.redis, j.Meta, j.Keys, j.TTLMs, j.Images)
+		}
+		return
+	}
 	proto.FillMany(ctx, cn.cfg.redis, batch)
 	cn.tel.recordStep(ctx, SpanCacheFill, time.Since(start))
 	for _, j := range batch {
