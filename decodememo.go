@@ -18,7 +18,10 @@ type decodeMemo struct {
 	slots [decodeMemoSlots]atomic.Pointer[memoEntry]
 }
 
-const decodeMemoSlots = 4096
+const (
+	decodeMemoSlots    = 4096
+	decodeMemoMaxImage = 4 << 10 // larger images are decoded every time: the memo stays under 16 MiB
+)
 
 type memoEntry struct {
 	key, image string
@@ -42,6 +45,8 @@ func (m *decodeMemo) decode(key, image string) (*rowcodec.Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Store(&memoEntry{key: key, image: image, row: &row})
+	if len(image) <= decodeMemoMaxImage {
+		s.Store(&memoEntry{key: key, image: image, row: &row})
+	}
 	return &row, nil
 }

@@ -29,15 +29,7 @@ type fillQueue struct {
 // fillJob is a queued fill: the rows are encoded when the batch runs.
 type fillJob struct {
 	proto.FillJob
-	rows   []*rowcodec.Row
-	looked time.Time // when the Peek this fill relies on was sent
-}
-
-// inHorizon reports whether j may still be sent: its script must reach
-// Redis within proto.FillHorizon of the look, and the Redis timeout bounds
-// how long sending takes.
-func (cn *connector) inHorizon(j *fillJob) bool {
-	return time.Since(j.looked)+cn.cfg.timeout < proto.FillHorizon
+	rows []*rowcodec.Row
 }
 
 // queueFill queues j; the first job of a window arms the flush.
@@ -47,6 +39,11 @@ func (cn *connector) queueFill(j *fillJob) {
 	defer q.mu.Unlock()
 	if len(q.pending) >= fillQueueMax {
 		return
+	}
+	select {
+	case <-cn.closed:
+		return // Close is waiting for the last flush; a fill is optional
+	default:
 	}
 	q.pending = append(q.pending, j)
 	if !q.armed {
@@ -65,9 +62,6 @@ func (cn *connector) flushFills() {
 	q.mu.Unlock()
 	batch := make([]*proto.FillJob, 0, len(jobs))
 	for _, j := range jobs {
-		if !cn.inHorizon(j) {
-			continue // too old: the conditions it carries may no longer protect it
-		}
 		j.Images = make([][]byte, len(j.rows))
 		for k, r := range j.rows {
 			if r != nil {

@@ -116,12 +116,11 @@ func WithKeyPrefix(prefix string) Option {
 }
 
 // WithRedisTimeout bounds every Redis operation (cache_timeout). Default:
-// DefaultRedisTimeout (500ms); at most MaxRedisTimeout (5s), to which a
-// longer one is lowered.
+// DefaultRedisTimeout (500ms).
 func WithRedisTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
-			c.timeout = min(d, MaxRedisTimeout)
+			c.timeout = d
 		}
 	}
 }

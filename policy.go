@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wtcache/wtcache/internal/proto"
 	"github.com/wtcache/wtcache/internal/recognize"
 )
 
@@ -47,7 +46,6 @@ const (
 	DefaultTTL            = 10 * time.Minute
 	DefaultPrefix         = "wtc"
 	DefaultRedisTimeout   = 500 * time.Millisecond
-	MaxRedisTimeout       = 5 * time.Second // cache_timeout; half of proto.FillHorizon
 	DefaultSchemaRefresh  = time.Minute
 	DefaultMaxEntrySize   = 64 << 10
 	DefaultIntentLifetime = 30 * time.Second
@@ -166,9 +164,7 @@ func init() {
 		return err
 	}
 	params["cache_timeout"] = func(c *config, v string) (err error) {
-		if c.timeout, err = parseDuration(v); err == nil && c.timeout > MaxRedisTimeout {
-			err = fmt.Errorf("%q is above the maximum %v (a fill must reach Redis within %v of its read)", v, MaxRedisTimeout, proto.FillHorizon)
-		}
+		c.timeout, err = parseDuration(v)
 		return err
 	}
 	params["cache_schema_refresh"] = func(c *config, v string) (err error) {

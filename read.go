@@ -392,7 +392,7 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
 	cn := c.c
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
-	start := time.Now() // also bounds when this look's fills may run
+	start := time.Now()
 	var err error
 	if o := cn.tel; o.stepSpans(ctx) {
 		err = cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
@@ -475,13 +475,15 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			found[i] = rows[i]
 		}
 		if canFill {
-			c.fill(ctx, ti, tk, keys, lead, &pr, start, rows)
+			c.fill(ctx, ti, tk, keys, lead, &pr, rows)
 		}
 	}
 	for j, f := range waits {
 		row, err := f.wait(ctx)
-		if err != nil {
-			// The leader failed; read it ourselves.
+		if err != nil || row == nil {
+			// The leader failed, or found no row: a plain INSERT places no
+			// intent, so one that returned after the leader's read began
+			// would not show in what the leader saw. Read it ourselves.
 			rows, err := c.readRows(ctx, ti, keyParts, []int{waitIdx[j]})
 			if err != nil {
 				return hits, false
@@ -607,10 +609,9 @@ func captureColumns(inner driver.Rows, ti *tableInfo) []rowcodec.Column {
 // the condition that nothing moved in Redis since the Peek pr. With a
 // traced operation the fill runs at once, as its own span; otherwise it
 // joins the batch of fills (fillq.go).
-func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, idx []int, pr *proto.PeekResult, looked time.Time, rows map[int]*rowcodec.Row) {
+func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, idx []int, pr *proto.PeekResult, rows map[int]*rowcodec.Row) {
 	cn := c.c
 	j := &fillJob{
-		looked: looked,
 		FillJob: proto.FillJob{
 			Meta:     tk.meta,
 			Keys:     make([]string, len(idx)),
@@ -632,9 +633,6 @@ func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []strin
 	}
 	cn.background(detach(ctx), func(ctx context.Context) {
 		_ = cn.step(ctx, SpanCacheFill, func(ctx context.Context) error {
-			if !cn.inHorizon(j) {
-				return nil
-			}
 			batch := []*proto.FillJob{&j.FillJob}
 			j.Images = make([][]byte, len(j.rows))
 			for k, r := range j.rows {
@@ -773,7 +771,8 @@ func compareKey(kind keyKind, x, y any) int {
 // intent moves those, and a write is complete only after its release,
 // which moves them again, so no write completed between the leader's look
 // and the joiner's, and the leader's database read is not older than any
-// write completed before the joiner started.
+// write completed before the joiner started. Plain INSERTs place no intent:
+// a joiner whose leader found no row reads the database itself.
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight

@@ -157,6 +157,9 @@ func rpDSNAs(t testing.TB, dbURL, user string) string {
 type spyConnector struct {
 	inner   driver.Connector
 	onQuery func(ctx context.Context, query string, args []driver.NamedValue)
+	// afterQuery, if set, runs once the statement has run (its snapshot
+	// taken), before its rows are handed back.
+	afterQuery func(query string, args []driver.NamedValue)
 }
 
 func (s *spyConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -178,7 +181,11 @@ func (c *spyConn) QueryContext(ctx context.Context, query string, args []driver.
 	if f := c.s.onQuery; f != nil {
 		f(ctx, query, args)
 	}
-	return c.Conn.QueryContext(ctx, query, args)
+	rows, err := c.Conn.QueryContext(ctx, query, args)
+	if f := c.s.afterQuery; f != nil && err == nil {
+		f(query, args)
+	}
+	return rows, err
 }
 
 // openSpy opens wtcache over a spyConnector.
@@ -1167,6 +1174,54 @@ INSERT INTO rp_flight SELECT g, 'v' || g FROM generate_series(1, 30) g;`,
 	}
 	if m, h := after.Misses-before.Misses, after.Hits-before.Hits; m+h != readers || m < 2 {
 		t.Fatalf("misses +%d, hits +%d: want one per reader, and overlapping misses", m, h)
+	}
+}
+
+// TestRPSharedMissAndInsert: a reader whose miss shares another reader's
+// database read must still see a row that a plain INSERT (which places no
+// intent in Redis) committed and returned before it started: the leader's
+// read is slowed, the INSERT commits and returns during it, then a second
+// reader asks for the key.
+func TestRPSharedMissAndInsert(t *testing.T) {
+	e := needServices(t)
+	plain := rpSetup(t, e, `CREATE TABLE rp_flight_ins (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO rp_flight_ins VALUES (1, 'v1');`, `DROP TABLE IF EXISTS rp_flight_ins`)
+	ctx := context.Background()
+	const key = 7
+	leaderReading := make(chan struct{})
+	var once sync.Once
+	db, c := e.openSpy(t, rpPrefix("flightins"), nil)
+	c.inner.(*spyConnector).afterQuery = func(query string, args []driver.NamedValue) {
+		if slices.Contains(missKeys(query, args), fmt.Sprint(key)) {
+			once.Do(func() {
+				// The leader's read has run and found nothing; its result
+				// arrives late, after the INSERT has returned.
+				close(leaderReading)
+				time.Sleep(500 * time.Millisecond)
+			})
+		}
+	}
+	db.SetMaxIdleConns(4)
+	const q = "SELECT v FROM rp_flight_ins WHERE id = $1"
+	rpQuery(t, db, q, 1) // resolve the table on this handle
+	c.settle()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var leaderErr error
+	go func() {
+		defer wg.Done()
+		var v string
+		leaderErr = db.QueryRowContext(ctx, q, key).Scan(&v)
+	}()
+	<-leaderReading
+	mustExec(t, plain, fmt.Sprintf("INSERT INTO rp_flight_ins VALUES (%d, 'inserted')", key))
+	var got string
+	if err := db.QueryRowContext(ctx, q, key).Scan(&got); err != nil || got != "inserted" {
+		t.Fatalf("a read that started after the INSERT returned: %q %v, want the inserted row", got, err)
+	}
+	wg.Wait()
+	if leaderErr != nil && !errors.Is(leaderErr, sql.ErrNoRows) {
+		t.Fatal(leaderErr)
 	}
 }
 

@@ -188,13 +188,16 @@ func TestContendedWritersStoreNothing(t *testing.T) {
 	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
 		ctx := context.Background()
 		warm(t, rdb, []string{k1}, "zero")
-		g1, _ := Intent(ctx, rdb, meta, []string{k1}, "w1", 30000, false)
-		g2, _ := Intent(ctx, rdb, meta, []string{k1}, "w2", 30000, false)
-		if n, _ := Release(ctx, rdb, meta, []string{k1}, "w2", g2, 60000, false, false, [][]byte{[]byte("two")}); n != 0 {
-			t.Fatal("w2 stored while w1 was live")
+		g1, err1 := Intent(ctx, rdb, meta, []string{k1}, "w1", 30000, false)
+		g2, err2 := Intent(ctx, rdb, meta, []string{k1}, "w2", 30000, false)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
 		}
-		if n, _ := Release(ctx, rdb, meta, []string{k1}, "w1", g1, 60000, false, false, [][]byte{[]byte("one")}); n != 0 {
-			t.Fatal("w1 stored on a contended row")
+		if n, err := Release(ctx, rdb, meta, []string{k1}, "w2", g2, 60000, false, false, [][]byte{[]byte("two")}); n != 0 || err != nil {
+			t.Fatalf("w2 stored while w1 was live (%d, %v)", n, err)
+		}
+		if n, err := Release(ctx, rdb, meta, []string{k1}, "w1", g1, 60000, false, false, [][]byte{[]byte("one")}); n != 0 || err != nil {
+			t.Fatalf("w1 stored on a contended row (%d, %v)", n, err)
 		}
 		p := peek(t, rdb, k1)
 		if hits(p)[0] != "-" {
@@ -250,13 +253,16 @@ func TestDeadTableIntentMovesGeneration(t *testing.T) {
 		if _, err := Intent(ctx, rdb, meta, nil, "dead", 200, true); err != nil {
 			t.Fatal(err)
 		}
+		during := peek(t, rdb, k1) // while the (crashed) writer's intent is live
 		advance(400 * time.Millisecond)
-		p := peek(t, rdb, k1)
-		if hits(p)[0] != "-" {
-			t.Fatal("hit after a dead table intent")
+		if n := fill(t, rdb, during, []string{k1}, "old"); n != 0 {
+			t.Fatal("a fill that looked during a table intent stored after the intent died")
 		}
-		fill(t, rdb, p, []string{k1}, "db") // finds the dead intent, moves gen
-		if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "db"); n != 1 {
+		p := peek(t, rdb, k1)
+		if hits(p)[0] != "-" || p.Gen == during.Gen {
+			t.Fatalf("after a dead table intent: %v, gen %q (during %q)", hits(p), p.Gen, during.Gen)
+		}
+		if n := fill(t, rdb, p, []string{k1}, "db"); n != 1 {
 			t.Fatal("fills stay refused after a dead table intent was cleared")
 		}
 	})
@@ -409,6 +415,158 @@ func TestInitMetaThenFill(t *testing.T) {
 		p = peek(t, rdb, k1)
 		if n := fill(t, rdb, p, []string{k1}, "new"); n != 1 {
 			t.Fatal("fill after InitMeta refused")
+		}
+	})
+}
+
+// A version that expires between a reader's look and its fill, and a write
+// that sets it again: versions are never reused, so the fill cannot mistake
+// the written row for the one it saw.
+func TestVersionNeverReused(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k2}, "other")
+		w0 := &writer{token: "w0"}
+		w0.intent(t, rdb)
+		w0.release(t, rdb, "")
+		p := peek(t, rdb, k1)
+		if p.Rows[0].Version == "" {
+			t.Fatal("a written row has no version")
+		}
+		rdb.Del(ctx, VersionKey(k1)) // expires, or is evicted
+		w := &writer{token: "w1"}
+		w.intent(t, rdb)
+		w.release(t, rdb, "new")
+		if n := fill(t, rdb, p, []string{k1}, "old"); n != 0 {
+			t.Fatal("a stale fill stored after the version was set again")
+		}
+		if got := hits(peek(t, rdb, k1))[0]; got != "new" {
+			t.Fatalf("after the race: %q, want new", got)
+		}
+	})
+}
+
+// A reader that looked while an intent was live never fills, even when the
+// intent's hash is gone by the time the fill arrives (expired, evicted):
+// the writer may have committed after the reader's database read.
+func TestFillAfterLookDuringIntent(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k2}, "other")
+		w0 := &writer{token: "w0"}
+		w0.intent(t, rdb)
+		w0.release(t, rdb, "") // the version lives as long as a row
+		if _, err := Intent(ctx, rdb, meta, []string{k1}, "crashed", 30000, false); err != nil {
+			t.Fatal(err)
+		}
+		p := peek(t, rdb, k1)
+		rdb.Del(ctx, k1) // the intent hash expires or is evicted
+		if n := fill(t, rdb, p, []string{k1}, "old"); n != 0 {
+			t.Fatal("a fill that looked during an intent stored once the intent hash was gone")
+		}
+		// The mark without its intent is cleared: later readers fill.
+		if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "db"); n != 1 {
+			t.Fatal("fills stay refused after the intent hash was gone")
+		}
+	})
+}
+
+// Releases of writes whose intent Redis lost (FLUSHALL, a restart).
+func TestReleaseAfterLostIntent(t *testing.T) {
+	ctx := context.Background()
+	lose := func(rdb redis.UniversalClient) {
+		rdb.Del(ctx, meta, StateKey(meta), k1, ImageKey(k1), VersionKey(k1), k2, ImageKey(k2), VersionKey(k2))
+	}
+	t.Run("a row filled meanwhile is removed", func(t *testing.T) {
+		forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+			warm(t, rdb, []string{k1}, "old")
+			w := &writer{token: "w"}
+			w.intent(t, rdb)
+			lose(rdb)
+			warm(t, rdb, []string{k1}, "old") // a reader fills the row as it was
+			w.release(t, rdb, "new")
+			if got := hits(peek(t, rdb, k1))[0]; got == "old" {
+				t.Fatal("the old row survived the release of a write whose intent was lost")
+			}
+		})
+	})
+	t.Run("a later write is not overwritten", func(t *testing.T) {
+		forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+			warm(t, rdb, []string{k1}, "old")
+			w := &writer{token: "w"}
+			w.intent(t, rdb)
+			lose(rdb)
+			w2 := &writer{token: "w2"}
+			w2.intent(t, rdb)
+			w2.release(t, rdb, "w2")
+			w.release(t, rdb, "w")
+			if got := hits(peek(t, rdb, k1))[0]; got == "w" {
+				t.Fatal("a write whose intent was lost stored its image over a later write's")
+			}
+		})
+	})
+	t.Run("its intent evicted, a later write released in between", func(t *testing.T) {
+		forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+			warm(t, rdb, []string{k1}, "old")
+			w := &writer{token: "w"}
+			w.intent(t, rdb)
+			rdb.HDel(ctx, k1, "i:w") // only the intent is lost; the table's state remains
+			w2 := &writer{token: "w2"}
+			w2.intent(t, rdb)
+			w2.release(t, rdb, "w2")
+			w.release(t, rdb, "w")
+			if got := hits(peek(t, rdb, k1))[0]; got == "w" {
+				t.Fatal("a write whose intent was lost stored its image over a later write's")
+			}
+		})
+	})
+	t.Run("a table-wide write in between", func(t *testing.T) {
+		forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+			warm(t, rdb, []string{k1}, "old")
+			w := &writer{token: "w"}
+			w.intent(t, rdb)
+			g, err := Intent(ctx, rdb, meta, nil, "tw", 30000, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Release(ctx, rdb, meta, nil, "tw", g, 0, true, true, nil); err != nil {
+				t.Fatal(err)
+			}
+			w.release(t, rdb, "w")
+			if got := hits(peek(t, rdb, k1))[0]; got == "w" {
+				t.Fatal("a row write stored its image after a table-wide write that began after it")
+			}
+		})
+	})
+	t.Run("its intent lost while another is live", func(t *testing.T) {
+		forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+			warm(t, rdb, []string{k1}, "old")
+			a := &writer{token: "a"}
+			a.intent(t, rdb)
+			rdb.HDel(ctx, k1, "i:a") // evicted with its hash
+			b := &writer{token: "b"}
+			b.intent(t, rdb)
+			a.release(t, rdb, "a") // a committed after b
+			b.release(t, rdb, "b")
+			if got := hits(peek(t, rdb, k1))[0]; got == "b" {
+				t.Fatal("b stored its image although a, whose intent was lost, may have committed after it")
+			}
+		})
+	})
+}
+
+// Keys of the wrong type found by a fill are counted.
+func TestFillCountsWrongTypes(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k2}, "other")
+		rdb.HSet(ctx, ImageKey(k1), "x", "y")
+		rdb.HSet(ctx, VersionKey(k1), "x", "y")
+		p := peek(t, rdb, k1)
+		job := &FillJob{Meta: meta, Keys: []string{k1}, Gen: p.Gen, Seq: p.Seq, Versions: []string{p.Rows[0].Version}, TTLMs: 60000, Images: [][]byte{[]byte("x")}}
+		FillMany(ctx, rdb, []*FillJob{job})
+		if job.Err != nil || job.Corrupt != 2 {
+			t.Fatalf("fill: corrupt %d, err %v; want 2 keys of the wrong type", job.Corrupt, job.Err)
 		}
 	})
 }

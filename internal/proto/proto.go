@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,13 +25,6 @@ func NewToken() string {
 var ErrProtocol = errors.New("wtcache: unexpected reply from Redis")
 
 func args(fixed ...any) []any { return fixed }
-
-// FillHorizon bounds how long after its Peek a fill may reach Redis: a
-// client must not send a fill later than that (allowing for its Redis
-// timeout). Intent hashes and row versions outlive their intents by it, so
-// that a fill that looked while an intent was live always finds the intent
-// (dead or alive) or a moved version, never a key that expired meanwhile.
-const FillHorizon = 10 * time.Second
 
 // Keys. meta is a table's intent hash, T:t (see scripts.go); row keys are
 // T:r:K. The other keys of a table and of a row are derived from those.
@@ -158,7 +150,7 @@ func Intent(ctx context.Context, rdb redis.Scripter, meta string, keys []string,
 	if tableWide {
 		keys = nil
 	}
-	return intentScript.Run(ctx, rdb, scriptKeys(meta, keys), token, lifetimeMs, NewToken(), boolArg(tableWide), FillHorizon.Milliseconds()).Text()
+	return intentScript.Run(ctx, rdb, scriptKeys(meta, keys), token, lifetimeMs, NewToken(), boolArg(tableWide)).Text()
 }
 
 // Release removes the intents of a finished write. With tableWide and

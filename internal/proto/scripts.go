@@ -13,16 +13,19 @@ import "github.com/redis/go-redis/v9"
 //              inc  the incarnation, made with the key: a new one tells a
 //                   client that Redis lost the table's state since it last
 //                   looked;
-//              s    the table's write sequence: moves at every row intent
-//                   and every release of one.
+//              s    the table's write sequence: moves at every row intent,
+//                   every release of one and every dead intent removed; it
+//                   starts at the server's clock (ms) when the key is made.
 //              Absent: a fresh one is made (first use, or Redis lost it).
 //   T:t        hash of table-wide write intents, w:<token> = deadline (ms,
 //              server time)
 // Per row, with K its normalised key:
 //   T:v:K      string "<gen> <image>": the row image and the generation it
 //              was stored under
-//   T:n:K      string, the row's version: moves at every intent placed on
-//              the row, every release of one, every dead intent removed
+//   T:n:K      string, the row's version: the table's write sequence at
+//              the last intent placed on the row, release of one, or dead
+//              intent removed (so a value is never reused), with a final
+//              "*" while an intent may be live on the row
 //   T:r:K      hash of row write intents, i:<token> = deadline (ms), and c
 //              (contended: a second intent arrived while one was live)
 // Scripts take KEYS = T:t, T:g, then T:r:K, T:v:K, T:n:K for each row.
@@ -31,15 +34,19 @@ import "github.com/redis/go-redis/v9"
 // carries the current gen is a hit. For a miss the reader keeps what it
 // saw, reads PostgreSQL, and fills under the condition that nothing moved
 // since it looked: the same gen, no live table or row intent, the same n
-// (or, where the row had no n, the same s). Every write places an intent
-// before it commits, which moves n and s (a table intent moves gen), and
-// releases it after, which moves them again, so a fill whose database read
-// may have missed a write is refused. That replaces a lease: nothing is
-// written on a miss before the database read.
+// (or, where the row had no n, the same s), and no intent mark in what it
+// saw (its read may then precede that write's commit). Every write places
+// an intent before it commits, which sets n to a new value and marks it (a
+// table intent moves gen), and releases it after, which sets n to another
+// new value, so a fill whose database read may have missed a write is
+// refused. That replaces a lease: nothing is written on a miss before the
+// database read, and no condition depends on when the fill arrives.
 //
 // An intent whose deadline has passed is dead: its writer crashed or lost
 // Redis. A dead table intent may hide a committed write, so whoever finds
 // one removes it and moves the generation on; a dead row intent moves n.
+// An intent mark whose intent is gone (its hash expired or was evicted) is
+// cleared the same way.
 //
 // Invariants that let Peek decide a hit from T:g and T:v:K alone:
 //   - a row with a live intent has no image: placing an intent deletes
@@ -50,6 +57,7 @@ import "github.com/redis/go-redis/v9"
 
 // prelude defines helpers shared by all scripts.
 const prelude = `
+local GRACE = 10000 -- ms an intent hash and a version outlive their intent
 local nowms = nil
 local function now()
   if nowms == nil then
@@ -114,7 +122,7 @@ local function meta(newgen)
     -- A new incarnation: Redis lost the table's state (FLUSHALL, a
     -- restart, eviction), or this is the first use. Clients that knew the
     -- previous incarnation stop filling for a while.
-    G = {gen = newgen, inc = newgen, s = '0'}
+    G = {gen = newgen, inc = newgen, s = tostring(now())}
     putg()
   else
     G = {gen = gen, inc = inc, s = s}
@@ -123,10 +131,27 @@ local function meta(newgen)
   return G.gen, locked
 end
 
+local function keepalive(key, ms)
+  if ms <= 0 then return end
+  local ttl = redis.call('PTTL', key)
+  if ttl < ms then redis.call('PEXPIRE', key, ms) end
+end
+
+-- setn(j, marked): a new version for the j-th row, from the table's
+-- sequence (never reused), marked while an intent may be live.
+local function setn(j, marked)
+  bumps()
+  local v = G.s
+  if marked then v = v .. '*' end
+  redis.call('SET', KEYS[3*j+2], v, 'KEEPTTL')
+  return v
+end
+
 -- row(j): the intents of the j-th row (KEYS[3j], KEYS[3j+1], KEYS[3j+2]
--- are its intent hash, image and version), dead intents removed (which
--- moves the row's version and the table's sequence: the dead writer may
--- have committed).
+-- are its intent hash, image and version), dead intents removed. Removing
+-- a dead intent, or finding an intent mark without a live intent (its hash
+-- expired or was evicted), sets a new version: the writer may have
+-- committed.
 local function row(j)
   local r, n = KEYS[3*j], KEYS[3*j+2]
   local st = {intents = 0}
@@ -141,25 +166,21 @@ local function row(j)
     elseif f == 'c' then st.c = true end
   end
   local nv, bad = getstr(n)
-  if bad or (nv and not tonumber(nv)) then
-    redis.call('DEL', n)
+  if bad then
     st.corrupt, nv = true, nil
   end
   st.n = nv
-  if dead then
-    st.n = tostring(redis.call('INCR', n))
-    bumps()
+  if dead or (nv and st.intents == 0 and string.sub(nv, -1) == '*') then
+    st.n = setn(j, st.intents > 0)
+    keepalive(n, GRACE)
   end
   return st
 end
 
-local function keepalive(key, ms)
-  if ms <= 0 then return end
-  local ttl = redis.call('PTTL', key)
-  if ttl < ms then redis.call('PEXPIRE', key, ms) end
-end
-
 local function rows() return (#KEYS - 2) / 3 end
+
+-- ttlms(x): a TTL argument, at least 1 ms.
+local function ttlms(x) return math.max(1, tonumber(x)) end
 `
 
 // fillScript stores images read from the database after a miss. ARGV:
@@ -189,9 +210,10 @@ for j = 1, rows() do
   local st = row(j)
   if st.corrupt then corrupt = corrupt + 1 end
   local n = st.n or ''
-  if not st.corrupt and st.intents == 0 and n == want and (want ~= '' or seq == ARGV[2]) then
+  local marked = string.sub(want, -1) == '*'
+  if not st.corrupt and not marked and st.intents == 0 and n == want and (want ~= '' or seq == ARGV[2]) then
     if img ~= '' then
-      redis.call('SET', v, gen .. ' ' .. img, 'PX', tonumber(ARGV[4]))
+      redis.call('SET', v, gen .. ' ' .. img, 'PX', ttlms(ARGV[4]))
       if st.c then redis.call('HDEL', KEYS[3*j], 'c') end
       stored = stored + 1
     else
@@ -211,8 +233,7 @@ return {G.gen, G.inc, G.s}
 `)
 
 // intentScript places write intents before a write commits.
-// ARGV: writer token, lifetime ms, fresh generation, table-wide (1/0),
-// grace ms (FillHorizon).
+// ARGV: writer token, lifetime ms, fresh generation, table-wide (1/0).
 // With table-wide, KEYS holds only the table's keys and a table intent is
 // placed. Returns the generation.
 var intentScript = redis.NewScript(prelude + `
@@ -233,14 +254,12 @@ for j = 1, rows() do
   if st.intents > 0 then redis.call('HSET', r, 'c', '1') end
   redis.call('HSET', r, 'i:' .. ARGV[1], deadline)
   redis.call('DEL', v)
-  redis.call('INCR', n)
-  -- The intent hash and the version outlive the intent by the grace, so
-  -- that a fill that looked while the intent was live finds it dead (and
-  -- the version moved) rather than gone.
-  keepalive(r, life + tonumber(ARGV[5]))
-  keepalive(n, life + tonumber(ARGV[5]))
+  setn(j, true)
+  -- The intent hash and the version outlive the intent, so that whoever
+  -- comes after its deadline finds it dead rather than gone.
+  keepalive(r, life + GRACE)
+  keepalive(n, life + GRACE)
 end
-if rows() > 0 then bumps() end
 return gen
 `)
 
@@ -250,7 +269,7 @@ return gen
 // ("" = store nothing).
 //
 // Table-wide: removes the table intent and, with bump, moves the generation.
-// Rows: removes the row intent and moves the row's version; stores the
+// Rows: removes the row intent and sets a new version; stores the
 // image only when no other intent is live, the row was never contended, our
 // intent was still there, the table is not locked and its generation is
 // the one the intent saw. Returns the number of images stored.
@@ -264,22 +283,27 @@ end
 local stored = 0
 for j = 1, rows() do
   local r, v, n = KEYS[3*j], KEYS[3*j+1], KEYS[3*j+2]
+  local st = row(j) -- counts our intent if it is still live
   local mine = redis.call('HDEL', r, 'i:' .. ARGV[1])
-  local st = row(j)
-  redis.call('INCR', n)
-  keepalive(n, tonumber(ARGV[4]))
+  local others = st.intents - mine
+  setn(j, others > 0)
+  keepalive(n, math.max(ttlms(ARGV[4]), GRACE))
   local img = ARGV[6 + j]
-  if st.intents == 0 then
+  if others == 0 then
     if mine == 1 and not st.c and img ~= '' and not tlocked and gen == ARGV[2] then
-      redis.call('SET', v, gen .. ' ' .. img, 'PX', tonumber(ARGV[4]))
+      redis.call('SET', v, gen .. ' ' .. img, 'PX', ttlms(ARGV[4]))
       stored = stored + 1
     else
       redis.call('DEL', v)
       if st.c then redis.call('HDEL', r, 'c') end
     end
+  elseif mine == 0 then
+    -- Our intent was lost (Redis lost it, or it died) while others are
+    -- live: none of them may store its image, ours may be the later write.
+    redis.call('HSET', r, 'c', '1')
+    redis.call('DEL', v)
   end
 end
-if rows() > 0 then bumps() end
 return stored
 `)
 
@@ -307,7 +331,7 @@ local gen = string.match(x, '^(%S+)')
 for j = 1, (#KEYS - 2) / 3 do
   local img = ARGV[1 + j]
   if img == '' then redis.call('DEL', KEYS[3*j+1])
-  else redis.call('SET', KEYS[3*j+1], gen .. ' ' .. img, 'PX', tonumber(ARGV[1])) end
+  else redis.call('SET', KEYS[3*j+1], gen .. ' ' .. img, 'PX', math.max(1, tonumber(ARGV[1]))) end
 end
 return 1
 `)
