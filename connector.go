@@ -20,7 +20,10 @@ import (
 // stdlib.GetConnector(config)), so that the connections it makes go through
 // wtcache with rdb as the cache. rdb stays the caller's: closing the
 // connector (or the *sql.DB built on it) closes inner when inner is an
-// io.Closer, never rdb.
+// io.Closer, never rdb. rdb keeps its own options: wtcache bounds each Redis
+// call by the Redis timeout (WithRedisTimeout) through a context deadline,
+// which go-redis honours only with ContextTimeoutEnabled, unless rdb's own
+// read and write timeouts are already within it.
 func NewConnector(inner driver.Connector, rdb redis.UniversalClient, opts ...Option) (driver.Connector, error) {
 	if inner == nil {
 		return nil, fmt.Errorf("%w: NewConnector needs an inner connector", ErrNilArgument)
