@@ -86,46 +86,45 @@ func openCachedDSN(b *testing.B, env integrationEnv) (*sql.DB, driver.Connector,
 
 type pairOp func(i int) error
 
-// benchRatio runs base and subject alternately and reports subject/base.
-// It also reports allocations of the subject alone in a separate run.
+// benchRatio runs base and subject alternately (benchRotation) and reports
+// subject/base as metric. Both get the round's number.
 func benchRatio(b *testing.B, metric string, base, subject pairOp) {
+	i := 0
+	ops := []func() error{func() error { return base(i) }, func() error { return subject(i) }}
+	benchRotation(b, func() { i++ }, ops, func(b *testing.B, tot []time.Duration) {
+		b.ReportMetric(float64(tot[1])/float64(tot[0]), metric)
+	})
+}
+
+// benchRotation runs ops in the same loop, one after another in an order
+// that rotates every round, so that machine drift and cache effects hit
+// each alike ("ratio"), and hands report the total time of each: ops[0] is
+// the baseline, ops[1] wtcache, the rest floors measured alongside. It
+// also times ops[1] alone with its allocations ("subject"). next runs
+// before every round (to move on to fresh keys).
+func benchRotation(b *testing.B, next func(), ops []func() error, report func(b *testing.B, tot []time.Duration)) {
 	b.Run("ratio", func(b *testing.B) {
-		var tBase, tSub time.Duration
-		i := 0
+		tot := make([]time.Duration, len(ops))
+		round := 0
 		for b.Loop() {
-			i++
-			if i%2 == 0 {
+			round++
+			next()
+			for n := range ops {
+				j := (n + round) % len(ops)
 				t0 := time.Now()
-				if err := base(i); err != nil {
+				if err := ops[j](); err != nil {
 					b.Fatal(err)
 				}
-				t1 := time.Now()
-				if err := subject(i); err != nil {
-					b.Fatal(err)
-				}
-				tBase += t1.Sub(t0)
-				tSub += time.Since(t1)
-			} else {
-				t0 := time.Now()
-				if err := subject(i); err != nil {
-					b.Fatal(err)
-				}
-				t1 := time.Now()
-				if err := base(i); err != nil {
-					b.Fatal(err)
-				}
-				tSub += t1.Sub(t0)
-				tBase += time.Since(t1)
+				tot[j] += time.Since(t0)
 			}
 		}
-		b.ReportMetric(float64(tSub)/float64(tBase), metric)
+		report(b, tot)
 	})
 	b.Run("subject", func(b *testing.B) {
 		b.ReportAllocs()
-		i := 1 << 20
 		for b.Loop() {
-			i++
-			if err := subject(i); err != nil {
+			next()
+			if err := ops[1](); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -173,20 +172,7 @@ func BenchmarkHitVsPgx(b *testing.B) {
 		func() error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 2)) },
 		func() error { _, err := rdb.Get(ctx, key).Bytes(); return err },
 	}
-	b.Run("ratio", func(b *testing.B) {
-		var tot [3]time.Duration
-		i := 0
-		for b.Loop() {
-			i++
-			for k := range ops {
-				j := (k + i) % len(ops) // rotate the order
-				t0 := time.Now()
-				if err := ops[j](); err != nil {
-					b.Fatal(err)
-				}
-				tot[j] += time.Since(t0)
-			}
-		}
+	benchRotation(b, func() {}, ops, func(b *testing.B, tot []time.Duration) {
 		b.ReportMetric(float64(tot[1])/float64(tot[0]), "hit/pgx")
 		b.ReportMetric(float64(tot[2])/float64(tot[0]), "redis/pgx")
 	})
@@ -258,31 +244,10 @@ func BenchmarkUpdateVsPgx(b *testing.B) {
 			return nil
 		},
 	}
-	b.Run("ratio", func(b *testing.B) {
-		var tot [3]time.Duration
-		for b.Loop() {
-			k++
-			for n := range ops {
-				j := (n + k) % len(ops)
-				t0 := time.Now()
-				if err := ops[j](); err != nil {
-					b.Fatal(err)
-				}
-				tot[j] += time.Since(t0)
-			}
-		}
+	benchRotation(b, func() { k++ }, ops, func(b *testing.B, tot []time.Duration) {
 		b.ReportMetric(float64(tot[1])/float64(tot[0]), "update/pgx")
 		b.ReportMetric(float64(tot[0]+2*tot[2])/float64(tot[0]), "floor-2rtt/pgx")
 		b.ReportMetric(float64(tot[0]+tot[2])/float64(tot[0]), "floor-1rtt/pgx")
-	})
-	b.Run("subject", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			k++
-			if err := ops[1](); err != nil {
-				b.Fatal(err)
-			}
-		}
 	})
 }
 
@@ -319,30 +284,9 @@ func BenchmarkTx10UpdatesVsPgx(b *testing.B) {
 		func() error { return run(db, 30000+(k%500)*10, false) },
 		func() error { return run(plain, 40000+(k%500)*10, true) },
 	}
-	b.Run("ratio", func(b *testing.B) {
-		var tot [3]time.Duration
-		for b.Loop() {
-			k++
-			for n := range ops {
-				j := (n + k) % len(ops)
-				t0 := time.Now()
-				if err := ops[j](); err != nil {
-					b.Fatal(err)
-				}
-				tot[j] += time.Since(t0)
-			}
-		}
+	benchRotation(b, func() { k++ }, ops, func(b *testing.B, tot []time.Duration) {
 		b.ReportMetric(float64(tot[1])/float64(tot[0]), "tx10/pgx")
 		b.ReportMetric(float64(tot[2])/float64(tot[0]), "floor-returning/pgx")
-	})
-	b.Run("subject", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			k++
-			if err := ops[1](); err != nil {
-				b.Fatal(err)
-			}
-		}
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/alicebob/miniredis/v2"
@@ -622,5 +623,47 @@ func TestSQLMockThroughWtcache(t *testing.T) {
 	}
 	if err := mock.ExpectationsWereMet(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestRedisTimeoutBoundsTheClient: a Redis client built from cache_redis
+// carries cache_timeout as its own timeouts and honours context deadlines,
+// so wtcache needs no per-call deadline (clientBounded); a client passed in
+// with go-redis's defaults (3 s) is bounded by a context deadline instead.
+func TestRedisTimeoutBoundsTheClient(t *testing.T) {
+	c, err := (&wtDriver{}).openConnector("host=db cache_redis=redis://cache:6379/0 cache_timeout=123ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := c.cfg.redis.(*redis.Client).Options()
+	for name, d := range map[string]time.Duration{"dial": o.DialTimeout, "read": o.ReadTimeout, "write": o.WriteTimeout, "pool": o.PoolTimeout} {
+		if d != 123*time.Millisecond {
+			t.Errorf("%s timeout %v, want cache_timeout (123ms)", name, d)
+		}
+	}
+	if !o.ContextTimeoutEnabled || !c.clientBounded {
+		t.Errorf("ContextTimeoutEnabled %v, clientBounded %v: want both", o.ContextTimeoutEnabled, c.clientBounded)
+	}
+	bctx, bcancel := c.redisCtx(context.Background())
+	if _, ok := bctx.Deadline(); ok {
+		t.Error("a bounded client got a per-call deadline")
+	}
+	bcancel()
+
+	rdb := redis.NewClient(&redis.Options{Addr: "cache:6379"})
+	defer rdb.Close()
+	conn, err := NewConnector(dsnConnector{}, rdb, WithRedisTimeout(123*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc := conn.(*connector)
+	if uc.clientBounded {
+		t.Error("a client with 3 s timeouts counted as bounded by 123ms")
+	}
+	ctx, cancel := uc.redisCtx(context.Background())
+	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 123*time.Millisecond {
+		t.Errorf("deadline %v %v, want within 123ms", dl, ok)
 	}
 }

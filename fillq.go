@@ -60,25 +60,32 @@ func (cn *connector) flushFills() {
 	jobs := q.pending
 	q.pending, q.armed = nil, false
 	q.mu.Unlock()
-	batch := make([]*proto.FillJob, 0, len(jobs))
-	for _, j := range jobs {
-		j.Images = make([][]byte, len(j.rows))
-		for k, r := range j.rows {
-			if r != nil {
-				img, err := rowcodec.Encode(nil, r.Columns, r.Values)
-				if err == nil && len(img) <= cn.cfg.maxEntry {
-					j.Images[k] = img
-				}
-			}
-		}
-		batch = append(batch, &j.FillJob)
-	}
-	if len(batch) == 0 {
+	if len(jobs) == 0 {
 		return
 	}
 	start := time.Now()
 	ctx, cancel := cn.redisCtx(context.Background())
 	defer cancel()
+	cn.runFills(ctx, jobs)
+	cn.tel.recordStep(ctx, SpanCacheFill, time.Since(start))
+}
+
+// runFills encodes the rows of jobs and runs their fills in one pipelined
+// round trip, counting the keys of the wrong type they found.
+func (cn *connector) runFills(ctx context.Context, jobs []*fillJob) {
+	batch := make([]*proto.FillJob, len(jobs))
+	for i, j := range jobs {
+		j.Images = make([][]byte, len(j.rows))
+		for k, r := range j.rows {
+			if r == nil {
+				continue
+			}
+			if img, err := rowcodec.Encode(nil, r.Columns, r.Values); err == nil && len(img) <= cn.cfg.maxEntry {
+				j.Images[k] = img
+			}
+		}
+		batch[i] = &j.FillJob
+	}
 	if cn.brokenFills.Load() {
 		for _, j := range batch {
 			_ = proto.NaiveMirror(ctx, cn.cfg.redis, j.Meta, j.Keys, j.TTLMs, j.Images)
@@ -86,7 +93,6 @@ func (cn *connector) flushFills() {
 		return
 	}
 	proto.FillMany(ctx, cn.cfg.redis, batch)
-	cn.tel.recordStep(ctx, SpanCacheFill, time.Since(start))
 	for _, j := range batch {
 		for range j.Corrupt {
 			cn.countCorrupt(ctx)

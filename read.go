@@ -633,19 +633,7 @@ func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []strin
 	}
 	cn.background(detach(ctx), func(ctx context.Context) {
 		_ = cn.step(ctx, SpanCacheFill, func(ctx context.Context) error {
-			batch := []*proto.FillJob{&j.FillJob}
-			j.Images = make([][]byte, len(j.rows))
-			for k, r := range j.rows {
-				if r != nil {
-					if img, err := rowcodec.Encode(nil, r.Columns, r.Values); err == nil && len(img) <= cn.cfg.maxEntry {
-						j.Images[k] = img
-					}
-				}
-			}
-			proto.FillMany(ctx, cn.cfg.redis, batch)
-			for range j.Corrupt {
-				cn.countCorrupt(ctx)
-			}
+			cn.runFills(ctx, []*fillJob{j})
 			if span := trace.SpanFromContext(ctx); span.IsRecording() {
 				span.SetAttributes(attrStored.Int(j.Stored))
 			}

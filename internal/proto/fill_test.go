@@ -327,24 +327,6 @@ func TestWrongTypes(t *testing.T) {
 	})
 }
 
-func TestDiscardOnlyTheSameImage(t *testing.T) {
-	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
-		ctx := context.Background()
-		warm(t, rdb, []string{k1}, "bad")
-		stored := peek(t, rdb, k1).Rows[0].Stored
-		if err := Discard(ctx, rdb, k1, stored+"x"); err != nil {
-			t.Fatal(err)
-		}
-		if got := hits(peek(t, rdb, k1))[0]; got != "bad" {
-			t.Fatalf("discard of another image removed it: %q", got)
-		}
-		Discard(ctx, rdb, k1, stored)
-		if got := hits(peek(t, rdb, k1))[0]; got != "-" {
-			t.Fatalf("discard kept the image: %q", got)
-		}
-	})
-}
-
 // Peek answers a hit only for a valid image: never during a row intent or
 // a live table intent (placed after the image was stored), nor for a key
 // of another type.

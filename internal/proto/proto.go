@@ -33,20 +33,18 @@ func args(fixed ...any) []any { return fixed }
 func StateKey(meta string) string { return meta[:len(meta)-1] + "g" }
 
 // ImageKey and VersionKey return T:v:K and T:n:K for the row key T:r:K.
-func ImageKey(rowKey string) string   { return sibling(rowKey, 'v') }
-func VersionKey(rowKey string) string { return sibling(rowKey, 'n') }
+func ImageKey(rowKey string) string   { return sibling(rowKey, "v") }
+func VersionKey(rowKey string) string { return sibling(rowKey, "n") }
 
-func sibling(rowKey string, kind byte) string {
+func sibling(rowKey, kind string) string {
 	// The hash tag's closing brace is the first one: braces inside names
 	// are escaped.
 	i := strings.IndexByte(rowKey, '}')
 	if i < 0 || len(rowKey) < i+3 || rowKey[i+1] != ':' {
-		return rowKey + ":" + string(kind) // not a row key of ours; unused
+		return rowKey + ":" + kind // not a row key of ours; unused
 	}
-	return rowKey[:i+2] + kinds[kind] + rowKey[i+3:]
+	return rowKey[:i+2] + kind + rowKey[i+3:]
 }
-
-var kinds = map[byte]string{'v': "v", 'n': "n"}
 
 // scriptKeys lays out KEYS for a script: T:t, T:g, then T:r:K, T:v:K,
 // T:n:K per row.
@@ -68,12 +66,18 @@ func Fill(ctx context.Context, rdb redis.Scripter, meta string, keys []string, g
 	if len(images) != len(keys) || len(versions) != len(keys) {
 		return 0, fmt.Errorf("wtcache: fill: %d keys, %d versions, %d images", len(keys), len(versions), len(images))
 	}
-	av := args(gen, seq, NewToken(), ttlMs)
-	for i, img := range images {
-		av = append(av, versions[i], img)
-	}
-	stored, _, err := fillResult(fillScript.Run(ctx, rdb, scriptKeys(meta, keys), av...))
+	j := &FillJob{Meta: meta, Keys: keys, Gen: gen, Seq: seq, Versions: versions, TTLMs: ttlMs, Images: images}
+	stored, _, err := fillResult(fillScript.Run(ctx, rdb, scriptKeys(meta, keys), j.args()...))
 	return stored, err
+}
+
+// args lays out ARGV for the fill script.
+func (j *FillJob) args() []any {
+	av := args(j.Gen, j.Seq, NewToken(), j.TTLMs)
+	for k, img := range j.Images {
+		av = append(av, j.Versions[k], img)
+	}
+	return av
 }
 
 func fillResult(c *redis.Cmd) (stored, corrupt int, err error) {
@@ -107,21 +111,13 @@ func FillMany(ctx context.Context, rdb redis.UniversalClient, jobs []*FillJob) {
 	pipe := rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(jobs))
 	for i, j := range jobs {
-		av := args(j.Gen, j.Seq, NewToken(), j.TTLMs)
-		for k, img := range j.Images {
-			av = append(av, j.Versions[k], img)
-		}
-		cmds[i] = fillScript.EvalSha(ctx, pipe, scriptKeys(j.Meta, j.Keys), av...)
+		cmds[i] = fillScript.EvalSha(ctx, pipe, scriptKeys(j.Meta, j.Keys), j.args()...)
 	}
 	_, _ = pipe.Exec(ctx)
 	for i, j := range jobs {
 		n, bad, err := fillResult(cmds[i])
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			av := args(j.Gen, j.Seq, NewToken(), j.TTLMs)
-			for k, img := range j.Images {
-				av = append(av, j.Versions[k], img)
-			}
-			n, bad, err = fillResult(fillScript.Run(ctx, rdb, scriptKeys(j.Meta, j.Keys), av...))
+			n, bad, err = fillResult(fillScript.Run(ctx, rdb, scriptKeys(j.Meta, j.Keys), j.args()...))
 		}
 		j.Stored, j.Corrupt, j.Err = n, bad, err
 	}
@@ -183,12 +179,6 @@ func boolArg(b bool) string {
 	return "0"
 }
 
-// Discard removes an undecodable image of the row key, unless it changed
-// since Peek read it: stored is what was read (PeekRow.Stored).
-func Discard(ctx context.Context, rdb redis.Scripter, key, stored string) error {
-	return discardScript.Run(ctx, rdb, []string{ImageKey(key)}, stored).Err()
-}
-
 // NaiveMirror stores images after a write without any intent: the broken
 // variant used to show that the consistency checker catches a wrong
 // protocol. Never used outside tests.
@@ -215,7 +205,6 @@ type PeekRow struct {
 	Hit     bool   // Image is a valid hit
 	Image   string // with Hit
 	Version string // the row's n, for Fill
-	Stored  string // what its image key held, for Discard
 }
 
 // Peek reads rows of one table in one command, MGET of the table's state
@@ -263,7 +252,6 @@ func PeekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys
 		if !ok {
 			continue
 		}
-		r.Stored = v
 		gen, img, ok := strings.Cut(v, " ")
 		if ok && res.Gen != "" && gen == res.Gen {
 			r.Hit, r.Image = true, img

@@ -307,18 +307,6 @@ end
 return stored
 `)
 
-// discardScript removes an image that failed to decode, unless it has been
-// replaced since. KEYS[1] is the row's image key; ARGV[1] what Peek read
-// there (generation and image).
-var discardScript = redis.NewScript(`
-local x = redis.pcall('GET', KEYS[1])
-if x == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-`)
-
 // naiveMirrorScript is NOT part of the protocol: it is the deliberately
 // broken write-through that the consistency checker must catch (store the
 // new images after commit, with no intents and no fill conditions, as naive
