@@ -435,22 +435,16 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	cn.misses.Add(int64(len(missing)))
 
 	// Concurrent misses of one key in this process share one database
-	// read: a reader joins the flight of a reader that saw exactly the same
-	// state in Redis (see flights).
+	// read: a reader joins only a read that began after it started (see
+	// flights).
 	var lead, waitIdx []int
 	var mine, waits []*flight
 	for _, i := range missing {
-		obs := observation{gen: pr.Gen, version: pr.Rows[i].Version}
-		if obs.version == "" {
-			obs.seq = pr.Seq
-		}
-		if canFill {
-			if f, leader := cn.flights.startOrJoin(keys[i], obs); !leader {
-				waits, waitIdx = append(waits, f), append(waitIdx, i)
-				continue
-			} else {
-				mine = append(mine, f)
-			}
+		if f, leader := cn.flights.startOrJoin(keys[i], start); !leader {
+			waits, waitIdx = append(waits, f), append(waitIdx, i)
+			continue
+		} else {
+			mine = append(mine, f)
 		}
 		lead = append(lead, i)
 	}
@@ -480,10 +474,9 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	}
 	for j, f := range waits {
 		row, err := f.wait(ctx)
-		if err != nil || row == nil {
-			// The leader failed, or found no row: a plain INSERT places no
-			// intent, so one that returned after the leader's read began
-			// would not show in what the leader saw. Read it ourselves.
+		if err != nil {
+			// The leader failed (its context, its connection): read
+			// ourselves, so that its error does not become ours.
 			rows, err := c.readRows(ctx, ti, keyParts, []int{waitIdx[j]})
 			if err != nil {
 				return hits, false
@@ -753,40 +746,37 @@ func compareKey(kind keyKind, x, y any) int {
 }
 
 // flights lets concurrent misses of one key in one process share one
-// database read. A reader joins only the flight of a reader whose Peek saw
-// exactly what its own Peek saw (the same generation, and the same row
-// version or, for a row without one, the same table sequence): every write
-// intent moves those, and a write is complete only after its release,
-// which moves them again, so no write completed between the leader's look
-// and the joiner's, and the leader's database read is not older than any
-// write completed before the joiner started. Plain INSERTs place no intent:
-// a joiner whose leader found no row reads the database itself.
+// database read. A reader joins only a flight that was started after the
+// reader itself started (its lookup began): the leader's database read,
+// issued after that, sees every write committed before the joiner started,
+// which is all that linearizability asks of the joiner's answer. The rule
+// rests on the clock alone, not on what Redis showed: a write becomes
+// visible in PostgreSQL at its commit, while Redis shows the same state
+// from its intent to its release (a row intent, a table intent), and a
+// plain INSERT shows nothing, so equal observations in Redis do not make
+// two reads equivalent. A reader that comes later starts its own flight,
+// which readers after it may join.
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight
 }
 
-// observation is what a Peek saw of one row, as far as flights compare it.
-type observation struct {
-	gen, version, seq string
-}
-
 type flight struct {
-	obs  observation
-	done chan struct{}
-	row  *rowcodec.Row
-	err  error
+	started time.Time // before the leader's database read was sent
+	done    chan struct{}
+	row     *rowcodec.Row
+	err     error
 }
 
-// startOrJoin returns the flight for key that saw obs, joining a running
-// one (leader false) or starting one (leader true).
-func (fs *flights) startOrJoin(key string, obs observation) (f *flight, leader bool) {
+// startOrJoin returns the flight for key that a reader which started at
+// began may share (leader false), or a new one for it to lead.
+func (fs *flights) startOrJoin(key string, began time.Time) (f *flight, leader bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if f := fs.m[key]; f != nil && f.obs == obs {
+	if f := fs.m[key]; f != nil && f.started.After(began) {
 		return f, false
 	}
-	f = &flight{obs: obs, done: make(chan struct{})}
+	f = &flight{started: time.Now(), done: make(chan struct{})}
 	if fs.m == nil {
 		fs.m = make(map[string]*flight)
 	}

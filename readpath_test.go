@@ -1225,6 +1225,75 @@ INSERT INTO rp_flight_ins VALUES (1, 'v1');`, `DROP TABLE IF EXISTS rp_flight_in
 	}
 }
 
+// TestRPSharedMissDuringWrite: a reader that looks while a write's intent
+// is live, in another process, and whose database read began before that
+// write committed, must not hand its answer to a reader that started after
+// the commit and after another reader saw the new value: Redis shows the
+// same state from the intent to its release, so equal observations in
+// Redis do not make two reads equivalent. The writer is simulated: its
+// intent is placed with the protocol's own script (a row intent, then a
+// table intent), and its commit is a plain UPDATE made while the first
+// reader's result is held back.
+func TestRPSharedMissDuringWrite(t *testing.T) {
+	e := needServices(t)
+	plain := rpSetup(t, e, `CREATE TABLE rp_flight_w (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO rp_flight_w SELECT g, 'old' FROM generate_series(1, 10) g;`, `DROP TABLE IF EXISTS rp_flight_w`)
+	ctx := context.Background()
+	for _, tableWide := range []bool{false, true} {
+		t.Run(map[bool]string{false: "row intent", true: "table intent"}[tableWide], func(t *testing.T) {
+			key := 3
+			if tableWide {
+				key = 4
+			}
+			prefix := rpPrefix("flightw")
+			db, c := e.openSpy(t, prefix, nil)
+			db.SetMaxIdleConns(4)
+			const q = "SELECT v FROM rp_flight_w WHERE id = $1"
+			rpQuery(t, db, q, 1) // resolve the table, make its state in Redis
+			c.settle()
+			rk := rpRowKey(t, e, prefix, "public", "rp_flight_w", fmt.Sprint(key))
+			meta := metaKey(rk[:strings.LastIndex(rk, ":r:")])
+			if _, err := proto.Intent(ctx, e.rdb, meta, []string{rk}, proto.NewToken(), 30_000, tableWide); err != nil {
+				t.Fatal(err)
+			}
+			held := make(chan struct{})
+			var once sync.Once
+			c.inner.(*spyConnector).afterQuery = func(query string, args []driver.NamedValue) {
+				if slices.Contains(missKeys(query, args), fmt.Sprint(key)) {
+					once.Do(func() {
+						// The first reader's snapshot is taken (before the
+						// commit below); its answer arrives late.
+						close(held)
+						time.Sleep(500 * time.Millisecond)
+					})
+				}
+			}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			var first string
+			var firstErr error
+			go func() {
+				defer wg.Done()
+				firstErr = db.QueryRowContext(ctx, q, key).Scan(&first)
+			}()
+			<-held
+			mustExec(t, plain, fmt.Sprintf("UPDATE rp_flight_w SET v = 'new' WHERE id = %d", key))
+			var seen string
+			if err := plain.QueryRowContext(ctx, q, key).Scan(&seen); err != nil || seen != "new" {
+				t.Fatalf("plain read after the commit: %q %v", seen, err)
+			}
+			var got string
+			if err := db.QueryRowContext(ctx, q, key).Scan(&got); err != nil || got != "new" {
+				t.Fatalf("a read that started after the commit was seen: %q %v, want \"new\"", got, err)
+			}
+			wg.Wait()
+			if firstErr != nil || first != "old" {
+				t.Fatalf("first reader: %q %v, want \"old\" (its snapshot preceded the commit)", first, firstErr)
+			}
+		})
+	}
+}
+
 // TestRPPlanCacheBound: a program that inlines literals (bun) sends a new
 // statement text for every key; the plan cache stays within its bound and
 // every answer is right.
