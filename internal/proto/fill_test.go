@@ -2,6 +2,8 @@ package proto
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -284,7 +286,14 @@ func TestDeadRowIntent(t *testing.T) {
 		if n := fill(t, rdb, p, []string{k1}, "old"); n != 0 {
 			t.Fatal("fill stored although a write intent was live when the reader looked")
 		}
-		if n := fill(t, rdb, peek(t, rdb, k1), []string{k1}, "db"); n != 1 {
+		// The fill that removed the dead intent set a new version, from the
+		// table's sequence, which must have moved with it (or the next
+		// intent would give the same value again).
+		q := peek(t, rdb, k1)
+		if v := q.Rows[0].Version; atoi(t, v) <= atoi(t, strings.TrimSuffix(p.Rows[0].Version, "*")) || atoi(t, q.Seq) < atoi(t, v) {
+			t.Fatalf("after the dead intent was removed: version %q, sequence %s (before: %q)", v, q.Seq, p.Rows[0].Version)
+		}
+		if n := fill(t, rdb, q, []string{k1}, "db"); n != 1 {
 			t.Fatal("fill refused after the dead intent was removed")
 		}
 	})
@@ -551,4 +560,103 @@ func TestFillCountsWrongTypes(t *testing.T) {
 			t.Fatalf("fill: corrupt %d, err %v; want 2 keys of the wrong type", job.Corrupt, job.Err)
 		}
 	})
+}
+
+// A script that sets several versions writes the table's sequence once, at
+// its end: the sequence must still end at the last version it gave, or the
+// next script would give the same values again. Versions of one intent are
+// distinct, and the next script's are new.
+func TestSequenceWrittenOnceCoversEveryVersion(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		keys := []string{k1, k2}
+		warm(t, rdb, keys, "a", "b")
+		before := peek(t, rdb, keys...).Seq
+		if _, err := Intent(ctx, rdb, meta, keys, "w", 30000, false); err != nil {
+			t.Fatal(err)
+		}
+		p := peek(t, rdb, keys...)
+		v1, v2 := strings.TrimSuffix(p.Rows[0].Version, "*"), strings.TrimSuffix(p.Rows[1].Version, "*")
+		if v1 == v2 || v1 == before || v2 == before {
+			t.Fatalf("versions %q %q from sequence %q: not distinct and new", v1, v2, before)
+		}
+		if last := max(atoi(t, v1), atoi(t, v2)); atoi(t, p.Seq) != last {
+			t.Fatalf("sequence %s after an intent that gave versions %s and %s", p.Seq, v1, v2)
+		}
+		if _, err := Release(ctx, rdb, meta, keys, "w", p.Gen, 60000, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		q := peek(t, rdb, keys...)
+		for i, r := range q.Rows {
+			if atoi(t, r.Version) <= atoi(t, p.Seq) {
+				t.Fatalf("row %d: version %q after the release, not above %s", i, r.Version, p.Seq)
+			}
+		}
+		if last := max(atoi(t, q.Rows[0].Version), atoi(t, q.Rows[1].Version)); atoi(t, q.Seq) != last {
+			t.Fatalf("sequence %s after a release that gave versions %v", q.Seq, q.Rows)
+		}
+	})
+}
+
+// An intent on a row nobody else is writing sets the intent hash's and the
+// version's TTLs outright (intent lifetime plus grace); with another
+// writer's intent live it only extends them, so the other writer's longer
+// lifetime is kept. A release sets the version's TTL to the entry TTL.
+func TestIntentTTLs(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		ttl := func(k string) time.Duration {
+			t.Helper()
+			d, err := rdb.PTTL(ctx, k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		warm(t, rdb, []string{k2}, "other")
+		if _, err := Intent(ctx, rdb, meta, []string{k1}, "long", 600_000, false); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{k1, VersionKey(k1)} {
+			if d := ttl(k); d < 600*time.Second || d > 611*time.Second {
+				t.Fatalf("%s: TTL %v after a fresh intent of 600s, want 600s + grace", k, d)
+			}
+		}
+		// A second writer with a short lifetime must not shorten them.
+		gen, err := Intent(ctx, rdb, meta, []string{k1}, "short", 1000, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{k1, VersionKey(k1)} {
+			if d := ttl(k); d < 590*time.Second {
+				t.Fatalf("%s: TTL %v after a short intent beside a long one", k, d)
+			}
+		}
+		// The short writer's release leaves the long one live: the version
+		// keeps its TTL.
+		if _, err := Release(ctx, rdb, meta, []string{k1}, "short", gen, 60000, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if d := ttl(VersionKey(k1)); d < 590*time.Second {
+			t.Fatalf("version TTL %v after a release beside a live intent", d)
+		}
+		if _, err := Release(ctx, rdb, meta, []string{k1}, "long", gen, 60000, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if d := ttl(VersionKey(k1)); d < 55*time.Second || d > 60*time.Second {
+			t.Fatalf("version TTL %v after the last release, want the entry TTL (60s)", d)
+		}
+		if n, _ := rdb.Exists(ctx, k1).Result(); n != 0 {
+			t.Fatalf("intent hash left after the last release: %v", rdb.HGetAll(ctx, k1).Val())
+		}
+	})
+}
+
+func atoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(strings.TrimSuffix(s, "*"), 10, 64)
+	if err != nil {
+		t.Fatalf("version %q: %v", s, err)
+	}
+	return n
 }

@@ -91,17 +91,25 @@ local function getstr(key)
 end
 
 -- The table's state, as read by meta() and changed by the helpers below.
+-- Moves of the sequence are written once, by done(), which every script
+-- returns through: a script is atomic, so nobody sees T:g in between.
 local G = {}
 local function putg()
   redis.call('SET', KEYS[2], G.gen .. ' ' .. G.inc .. ' ' .. G.s)
+  G.dirty = false
 end
 local function bumps()
   G.s = tostring(tonumber(G.s) + 1)
-  putg()
+  G.dirty = true
 end
 local function setgen(gen)
   G.gen = gen
   putg()
+end
+-- done(x): writes what is left of the table's state, and returns x.
+local function done(x)
+  if G.dirty then putg() end
+  return x
 end
 
 -- meta(newgen): current generation and whether a live table intent exists.
@@ -137,26 +145,33 @@ local function keepalive(key, ms)
   if ttl < ms then redis.call('PEXPIRE', key, ms) end
 end
 
--- setn(j, marked): a new version for the j-th row, from the table's
--- sequence (never reused), marked while an intent may be live.
-local function setn(j, marked)
+-- setn(j, marked, px): a new version for the j-th row, from the table's
+-- sequence (never reused), marked while an intent may be live. With px the
+-- version key lives px ms from now; without, it keeps its TTL. (A version
+-- may expire at any time without harm: a reader that finds none compares
+-- the table's sequence instead, which moves at every intent and release.)
+local function setn(j, marked, px)
   bumps()
   local v = G.s
   if marked then v = v .. '*' end
-  redis.call('SET', KEYS[3*j+2], v, 'KEEPTTL')
+  if px then redis.call('SET', KEYS[3*j+2], v, 'PX', px)
+  else redis.call('SET', KEYS[3*j+2], v, 'KEEPTTL') end
   return v
 end
 
--- row(j): the intents of the j-th row (KEYS[3j], KEYS[3j+1], KEYS[3j+2]
--- are its intent hash, image and version), dead intents removed. Removing
--- a dead intent, or finding an intent mark without a live intent (its hash
--- expired or was evicted), sets a new version: the writer may have
--- committed.
-local function row(j)
+-- row(j, own): the intents of the j-th row (KEYS[3j], KEYS[3j+1],
+-- KEYS[3j+2] are its intent hash, image and version), dead intents
+-- removed; st.fresh when it had no intent hash. Removing a dead intent, or
+-- finding an intent mark without a live intent (its hash expired or was
+-- evicted), sets a new version: the writer may have committed. With own,
+-- the caller (an intent, a release) sets a new version itself, so the
+-- version is neither read nor set here.
+local function row(j, own)
   local r, n = KEYS[3*j], KEYS[3*j+2]
   local st = {intents = 0}
   local h = hgetall(r)
   if h == nil then st.corrupt = true; h = {} end
+  st.fresh = #h == 0
   local dead = false
   for i = 1, #h, 2 do
     local f = h[i]
@@ -165,6 +180,7 @@ local function row(j)
       else redis.call('HDEL', r, f); dead = true end
     elseif f == 'c' then st.c = true end
   end
+  if own then return st end
   local nv, bad = getstr(n)
   if bad then
     st.corrupt, nv = true, nil
@@ -201,7 +217,7 @@ for j = 1, rows() do
   end
 end
 local gen, tlocked = meta(ARGV[3])
-if tlocked or gen ~= ARGV[1] then return {0, corrupt} end
+if tlocked or gen ~= ARGV[1] then return done({0, corrupt}) end
 local seq = G.s
 local stored = 0
 for j = 1, rows() do
@@ -221,7 +237,7 @@ for j = 1, rows() do
     end
   end
 end
-return {stored, corrupt}
+return done({stored, corrupt})
 `)
 
 // metaScript makes the table's state when a Peek found none (first use,
@@ -229,7 +245,7 @@ return {stored, corrupt}
 // ARGV: a fresh generation. Returns {gen, inc, s}.
 var metaScript = redis.NewScript(prelude + `
 meta(ARGV[1])
-return {G.gen, G.inc, G.s}
+return done({G.gen, G.inc, G.s})
 `)
 
 // intentScript places write intents before a write commits.
@@ -246,21 +262,28 @@ if ARGV[4] == '1' then
   -- no fill that looked before it can store.
   redis.call('HSET', KEYS[1], 'w:' .. ARGV[1], deadline)
   setgen(ARGV[3])
-  return ARGV[3]
+  return done(ARGV[3])
 end
 for j = 1, rows() do
   local r, v, n = KEYS[3*j], KEYS[3*j+1], KEYS[3*j+2]
-  local st = row(j)
+  local st = row(j, true)
   if st.intents > 0 then redis.call('HSET', r, 'c', '1') end
   redis.call('HSET', r, 'i:' .. ARGV[1], deadline)
   redis.call('DEL', v)
-  setn(j, true)
   -- The intent hash and the version outlive the intent, so that whoever
-  -- comes after its deadline finds it dead rather than gone.
-  keepalive(r, life + GRACE)
-  keepalive(n, life + GRACE)
+  -- comes after its deadline finds it dead rather than gone. A row
+  -- without an intent hash (the common case) gets both TTLs set outright;
+  -- otherwise they are only ever extended, for the other writers' sake.
+  if st.fresh then
+    setn(j, true, life + GRACE)
+    redis.call('PEXPIRE', r, life + GRACE)
+  else
+    setn(j, true)
+    keepalive(r, life + GRACE)
+    keepalive(n, life + GRACE)
+  end
 end
-return gen
+return done(gen)
 `)
 
 // releaseScript runs after the transaction ended (committed, rolled back,
@@ -278,16 +301,22 @@ local gen, tlocked = meta(ARGV[3])
 if ARGV[5] == '1' then
   redis.call('HDEL', KEYS[1], 'w:' .. ARGV[1])
   if ARGV[6] == '1' then setgen(ARGV[3]) end
-  return 0
+  return done(0)
 end
 local stored = 0
+local nlife = math.max(ttlms(ARGV[4]), GRACE)
 for j = 1, rows() do
   local r, v, n = KEYS[3*j], KEYS[3*j+1], KEYS[3*j+2]
-  local st = row(j) -- counts our intent if it is still live
+  local st = row(j, true) -- counts our intent if it is still live
   local mine = redis.call('HDEL', r, 'i:' .. ARGV[1])
   local others = st.intents - mine
-  setn(j, others > 0)
-  keepalive(n, math.max(ttlms(ARGV[4]), GRACE))
+  if others == 0 then
+    setn(j, false, nlife)
+  else
+    -- Others' intents are live: their version must outlive them.
+    setn(j, true)
+    keepalive(n, nlife)
+  end
   local img = ARGV[6 + j]
   if others == 0 then
     if mine == 1 and not st.c and img ~= '' and not tlocked and gen == ARGV[2] then
@@ -304,7 +333,7 @@ for j = 1, rows() do
     redis.call('DEL', v)
   end
 end
-return stored
+return done(stored)
 `)
 
 // naiveMirrorScript is NOT part of the protocol: it is the deliberately
