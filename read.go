@@ -435,12 +435,12 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	cn.misses.Add(int64(len(missing)))
 
 	// Concurrent misses of one key in this process share one database
-	// read: a reader joins only a read that began after it started (see
-	// flights).
+	// read: a reader joins only a read that began after it started, made
+	// with the same table description (see flights).
 	var lead, waitIdx []int
 	var mine, waits []*flight
 	for _, i := range missing {
-		if f, leader := cn.flights.startOrJoin(keys[i], start); !leader {
+		if f, leader := cn.flights.startOrJoin(keys[i], ti, start); !leader {
 			waits, waitIdx = append(waits, f), append(waitIdx, i)
 			continue
 		} else {
@@ -450,18 +450,25 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	}
 	if len(lead) > 0 {
 		var rows map[int]*rowcodec.Row
-		err := cn.step(ctx, SpanDBQuery, func(ctx context.Context) error {
-			var err error
-			rows, err = c.readRows(ctx, ti, keyParts, lead)
-			return err
-		}, attrKeys.Int(len(lead)))
-		for j, f := range mine {
-			var row *rowcodec.Row
-			if err == nil {
-				row = rows[lead[j]]
-			}
-			cn.flights.finish(keys[lead[j]], f, row, err)
-		}
+		err := errLeaderGone
+		func() {
+			// Joiners must hear of the end of this read whatever happens
+			// to it, a panic included.
+			defer func() {
+				for j, f := range mine {
+					var row *rowcodec.Row
+					if err == nil {
+						row = rows[lead[j]]
+					}
+					cn.flights.finish(keys[lead[j]], f, row, err)
+				}
+			}()
+			err = cn.step(ctx, SpanDBQuery, func(ctx context.Context) error {
+				var err error
+				rows, err = c.readRows(ctx, ti, keyParts, lead)
+				return err
+			}, attrKeys.Int(len(lead)))
+		}()
 		if err != nil {
 			return hits, false
 		}
@@ -472,18 +479,25 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			c.fill(ctx, ti, tk, keys, lead, &pr, rows)
 		}
 	}
+	var again []int
 	for j, f := range waits {
 		row, err := f.wait(ctx)
 		if err != nil {
 			// The leader failed (its context, its connection): read
 			// ourselves, so that its error does not become ours.
-			rows, err := c.readRows(ctx, ti, keyParts, []int{waitIdx[j]})
-			if err != nil {
-				return hits, false
-			}
-			row = rows[waitIdx[j]]
+			again = append(again, waitIdx[j])
+			continue
 		}
 		found[waitIdx[j]] = row
+	}
+	if len(again) > 0 {
+		rows, err := c.readRows(ctx, ti, keyParts, again)
+		if err != nil {
+			return hits, false
+		}
+		for _, i := range again {
+			found[i] = rows[i]
+		}
 	}
 	return hits, true
 }
@@ -762,21 +776,29 @@ type flights struct {
 }
 
 type flight struct {
-	started time.Time // before the leader's database read was sent
+	ti      *tableInfo // the table description the leader reads with
+	started time.Time  // before the leader's database read was sent
 	done    chan struct{}
 	row     *rowcodec.Row
 	err     error
 }
 
+// errLeaderGone is what joiners hear from a leader whose read ended
+// without an answer (it panicked).
+var errLeaderGone = errors.New("wtcache: the shared read ended without an answer")
+
 // startOrJoin returns the flight for key that a reader which started at
-// began may share (leader false), or a new one for it to lead.
-func (fs *flights) startOrJoin(key string, began time.Time) (f *flight, leader bool) {
+// began, reading with ti, may share (leader false), or a new one for it to
+// lead. Readers with different descriptions of the table (one loaded
+// before a schema change, one after) never share: the row's columns would
+// not be the ones the joiner expects.
+func (fs *flights) startOrJoin(key string, ti *tableInfo, began time.Time) (f *flight, leader bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if f := fs.m[key]; f != nil && f.started.After(began) {
+	if f := fs.m[key]; f != nil && f.ti == ti && f.started.After(began) {
 		return f, false
 	}
-	f = &flight{started: time.Now(), done: make(chan struct{})}
+	f = &flight{ti: ti, started: time.Now(), done: make(chan struct{})}
 	if fs.m == nil {
 		fs.m = make(map[string]*flight)
 	}
