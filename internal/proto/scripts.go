@@ -22,10 +22,11 @@ import "github.com/redis/go-redis/v9"
 // Per row, with K its normalised key:
 //   T:v:K      string "<gen> <image>": the row image and the generation it
 //              was stored under
-//   T:n:K      string, the row's version: the table's write sequence at
-//              the last intent placed on the row, release of one, or dead
-//              intent removed (so a value is never reused), with a final
-//              "*" while an intent may be live on the row
+//   T:n:K      string, the row's version "<s>.<inc>": the table's write
+//              sequence at the last intent placed on the row, release of
+//              one, or dead intent removed, and the incarnation it was
+//              given in (so a value is never reused), with a final "*"
+//              while an intent may be live on the row
 //   T:r:K      hash of row write intents, i:<token> = deadline (ms), and c
 //              (contended: a second intent arrived while one was live)
 // Scripts take KEYS = T:t, T:g, then T:r:K, T:v:K, T:n:K for each row.
@@ -92,7 +93,11 @@ end
 
 -- The table's state, as read by meta() and changed by the helpers below.
 -- Moves of the sequence are written once, by done(), which every script
--- returns through: a script is atomic, so nobody sees T:g in between.
+-- returns through: a script is atomic, so nobody sees T:g in between. A
+-- Lua error after a move would skip done() while keeping the versions
+-- already written (Redis does not roll a script back), so nothing after
+-- the first move may fail: keys of the wrong type are deleted before they
+-- are used, SET overwrites any type, and every TTL given is at least 1 ms.
 local G = {}
 local function putg()
   redis.call('SET', KEYS[2], G.gen .. ' ' .. G.inc .. ' ' .. G.s)
@@ -146,13 +151,15 @@ local function keepalive(key, ms)
 end
 
 -- setn(j, marked, px): a new version for the j-th row, from the table's
--- sequence (never reused), marked while an intent may be live. With px the
--- version key lives px ms from now; without, it keeps its TTL. (A version
--- may expire at any time without harm: a reader that finds none compares
--- the table's sequence instead, which moves at every intent and release.)
+-- sequence and incarnation (so never reused, even when Redis lost the
+-- table's state and a new sequence started below the old one), marked
+-- while an intent may be live. With px the version key lives px ms from
+-- now; without, it keeps its TTL. (A version may expire at any time
+-- without harm: a reader that finds none compares the table's sequence
+-- instead, which moves at every intent and release.)
 local function setn(j, marked, px)
   bumps()
-  local v = G.s
+  local v = G.s .. '.' .. G.inc
   if marked then v = v .. '*' end
   if px then redis.call('SET', KEYS[3*j+2], v, 'PX', px)
   else redis.call('SET', KEYS[3*j+2], v, 'KEEPTTL') end
