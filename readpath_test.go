@@ -1148,16 +1148,7 @@ INSERT INTO rp_flight SELECT g, 'v' || g FROM generate_series(1, 30) g;`,
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	ropts, err := redis.ParseURL(e.redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := faultproxy.Start(ropts.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(px.Close)
-	db, c := e.openSpyVia(t, func(o *redis.Options) { o.Addr, o.PoolSize = px.Addr(), 2*readers }, rpPrefix("flight"), hook)
+	db, c, px := e.openSpySlowRedis(t, rpPrefix("flight"), hook, readers)
 	db.SetMaxIdleConns(readers)
 	conns := make([]*sql.Conn, readers)
 	for i := range conns {
@@ -1170,22 +1161,7 @@ INSERT INTO rp_flight SELECT g, 'v' || g FROM generate_series(1, 30) g;`,
 		rpQuery(t, conns[i], "SELECT v FROM rp_flight WHERE id = $1", 20+i%10)
 	}
 	c.settle()
-	// A Redis connection per reader, made and set up while Redis is fast: a
-	// connection set up under the latency takes several slow round trips
-	// and would start its reader late. Blocking commands at once hold one
-	// connection each.
-	var warm sync.WaitGroup
-	for range readers {
-		warm.Add(1)
-		go func() {
-			defer warm.Done()
-			c.cfg.redis.BLPop(ctx, 100*time.Millisecond, "{rp-flight-warm}:none")
-		}()
-	}
-	warm.Wait()
-	if n := c.cfg.redis.(*redis.Client).PoolStats().IdleConns; n < readers {
-		t.Fatalf("%d Redis connections ready, want %d", n, readers)
-	}
+	warmRedisConns(t, c, readers)
 	before := rpStats(c)
 	px.SetLatency(50 * time.Millisecond)
 	var start, done sync.WaitGroup
@@ -1214,8 +1190,110 @@ INSERT INTO rp_flight SELECT g, 'v' || g FROM generate_series(1, 30) g;`,
 	if n < 1 || n > 2 {
 		t.Fatalf("%d database reads for %d concurrent readers: the miss was not shared", n, readers)
 	}
-	if m, h := after.Misses-before.Misses, after.Hits-before.Hits; m+h != readers || m < 2 {
+	if m, h := after.Misses-before.Misses, after.Hits-before.Hits; m+h != readers || m < readers/2 {
 		t.Fatalf("misses +%d, hits +%d: want one per reader, and overlapping misses", m, h)
+	}
+}
+
+// openSpySlowRedis opens wtcache over a spyConnector with Redis behind a
+// fault proxy (no latency until the caller sets one), with room for n
+// Redis connections.
+func (e itEnv) openSpySlowRedis(t *testing.T, prefix string, onQuery func(context.Context, string, []driver.NamedValue), n int) (*sql.DB, *connector, *faultproxy.Proxy) {
+	t.Helper()
+	ropts, err := redis.ParseURL(e.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := faultproxy.Start(ropts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	db, c := e.openSpyVia(t, func(o *redis.Options) { o.Addr, o.PoolSize = px.Addr(), 2*n }, prefix, onQuery)
+	return db, c, px
+}
+
+// warmRedisConns makes n of the connector's Redis connections and sets
+// them up while Redis is fast: one set up under a proxy's latency takes
+// several slow round trips, and its reader's look would return late.
+// Blocking commands sent at once hold one connection each.
+func warmRedisConns(t *testing.T, c *connector, n int) {
+	t.Helper()
+	for try := 0; c.cfg.redis.(*redis.Client).PoolStats().IdleConns < uint32(n); try++ {
+		if try == 5 {
+			t.Fatalf("%d Redis connections ready, want %d", c.cfg.redis.(*redis.Client).PoolStats().IdleConns, n)
+		}
+		var warm sync.WaitGroup
+		for range n {
+			warm.Add(1)
+			go func() {
+				defer warm.Done()
+				c.cfg.redis.BLPop(context.Background(), 100*time.Millisecond, "{rp-warm}:none")
+			}()
+		}
+		warm.Wait()
+	}
+}
+
+// TestRPSharedMissLeaderPanics: when the database read that other readers
+// wait for panics, the panic reaches its own caller, and the readers
+// waiting for it are released and read the row themselves.
+func TestRPSharedMissLeaderPanics(t *testing.T) {
+	e := needServices(t)
+	rpSetup(t, e, `
+CREATE TABLE rp_flight_panic (id bigint PRIMARY KEY, v text NOT NULL);
+INSERT INTO rp_flight_panic SELECT g, 'v' || g FROM generate_series(1, 10) g;`,
+		`DROP TABLE IF EXISTS rp_flight_panic`)
+	const key, readers = 7, 2
+	var reads atomic.Int64
+	hook := func(ctx context.Context, query string, args []driver.NamedValue) {
+		if slices.Contains(missKeys(query, args), fmt.Sprint(key)) && reads.Add(1) == 1 {
+			time.Sleep(100 * time.Millisecond) // let the other reader join
+			panic("database read exploded")
+		}
+	}
+	db, c, px := e.openSpySlowRedis(t, rpPrefix("flightpanic"), hook, readers)
+	db.SetMaxIdleConns(readers)
+	const q = "SELECT v FROM rp_flight_panic WHERE id = $1"
+	rpQuery(t, db, q, 1) // resolve the table on this handle
+	c.settle()
+	warmRedisConns(t, c, readers)
+	px.SetLatency(50 * time.Millisecond) // both readers start before either look returns
+	var start, done sync.WaitGroup
+	start.Add(1)
+	got := make([]string, readers)
+	errs := make([]error, readers)
+	panicked := make([]any, readers)
+	for i := range readers {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			defer func() { panicked[i] = recover() }()
+			start.Wait()
+			errs[i] = db.QueryRowContext(context.Background(), q, key).Scan(&got[i])
+		}()
+	}
+	start.Done()
+	waited := make(chan struct{})
+	go func() { done.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader still waits for a database read that panicked")
+	}
+	var panics, answers int
+	for i := range readers {
+		switch {
+		case panicked[i] != nil:
+			panics++
+		case errs[i] == nil && got[i] == fmt.Sprintf("v%d", key):
+			answers++
+		default:
+			t.Fatalf("reader %d: %q %v", i, got[i], errs[i])
+		}
+	}
+	if panics != 1 || answers != 1 || reads.Load() != 2 {
+		t.Fatalf("%d panics, %d answers, %d database reads: want the leader's panic, and the joiner's own read", panics, answers, reads.Load())
 	}
 }
 
