@@ -342,19 +342,17 @@ func (c *connector) step(ctx context.Context, name string, fn func(ctx context.C
 	var span trace.Span
 	if tr := t.tracerNow(); t.steps && tr != nil && trace.SpanFromContext(ctx).SpanContext().IsSampled() {
 		ctx, span = tr.Start(ctx, name, internalKind)
+		defer span.End() // also when fn panics
 		if len(kv) > 0 && span.IsRecording() {
 			span.SetAttributes(kv...)
 		}
 	}
 	err := fn(ctx)
 	t.recordStep(ctx, name, time.Since(start))
-	if span != nil {
-		if err != nil && span.IsRecording() {
-			span.SetAttributes(attrErrorType.String(errorType(err)))
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
+	if span != nil && err != nil && span.IsRecording() {
+		span.SetAttributes(attrErrorType.String(errorType(err)))
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 	}
 	return err
 }
