@@ -56,6 +56,7 @@ func benchSetup(b *testing.B) (plain, cached *sql.DB, rdb *redis.Client, conn dr
 func openCachedDSN(b *testing.B, env integrationEnv) (*sql.DB, driver.Connector, *redis.Client) {
 	b.Helper()
 	prefix := fmt.Sprintf("bench-%s-%d", b.Name(), time.Now().UnixNano())
+	rdb := testRedis(b, env, prefix)
 	dsn := wtcacheDSN(b, env.DatabaseURL, env.RedisURL, "cache_prefix="+url.QueryEscape(prefix))
 	probe, err := sql.Open(wtcache.DriverName, dsn)
 	if err != nil {
@@ -68,19 +69,7 @@ func openCachedDSN(b *testing.B, env integrationEnv) (*sql.DB, driver.Connector,
 		b.Fatal(err)
 	}
 	db := sql.OpenDB(c)
-	ropts, err := redis.ParseURL(env.RedisURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(ropts)
-	b.Cleanup(func() {
-		_ = db.Close()
-		keys, _ := rdb.Keys(context.Background(), "{"+prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		_ = rdb.Close()
-	})
+	b.Cleanup(func() { _ = db.Close() })
 	return db, c, rdb
 }
 

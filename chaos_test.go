@@ -1045,33 +1045,12 @@ func intentLostWithRedisState(t *testing.T, loss string, cold bool) {
 		reader = r.handles[2]
 	}
 	ctx := context.Background()
-	readVia := func(h *chaosHandle) int64 {
-		t.Helper()
-		var id, n, op int64
-		if err := h.db.QueryRowContext(ctx, "SELECT * FROM "+r.ct+" WHERE id = $1", 1).Scan(&id, &n, &op); err != nil {
-			t.Fatal(err)
-		}
-		h.c.settle()
-		return n
-	}
+	readVia := func(h *chaosHandle) int64 { return r.readCounter1(t, h) }
 	readVia(warm)
 	readVia(warm)
 
-	// Hold the row lock, so that the write stops between its intent and
-	// its commit.
-	lock, err := r.plain.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.ExecContext(ctx, "SELECT n FROM "+r.ct+" WHERE id = 1 FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := writer.db.ExecContext(ctx, "UPDATE "+r.ct+" SET n = n + 1 WHERE id = $1", 1)
-		done <- err
-	}()
+	lock := r.lockCounter1(t)
+	done := r.incrementCounter1(writer)
 	waitForLockWait(t, r)
 
 	switch loss {
@@ -1139,6 +1118,44 @@ func intentLostWithRedisState(t *testing.T, loss string, cold bool) {
 	}
 }
 
+// readCounter1 reads counter 1 through h and waits for the fill it queued.
+func (r *chaosRun) readCounter1(t *testing.T, h *chaosHandle) int64 {
+	t.Helper()
+	var id, n, op int64
+	if err := h.db.QueryRowContext(context.Background(), "SELECT * FROM "+r.ct+" WHERE id = $1", 1).Scan(&id, &n, &op); err != nil {
+		t.Fatal(err)
+	}
+	h.c.settle()
+	return n
+}
+
+// lockCounter1 holds counter 1's row lock in a plain transaction (rolled
+// back at the end of the test at the latest), so that a write of it stops
+// between its intent and its commit.
+func (r *chaosRun) lockCounter1(t *testing.T) *sql.Tx {
+	t.Helper()
+	lock, err := r.plain.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lock.Rollback() })
+	if _, err := lock.Exec("SELECT n FROM " + r.ct + " WHERE id = 1 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	return lock
+}
+
+// incrementCounter1 starts an autocommit increment of counter 1 through h;
+// its error arrives on the channel.
+func (r *chaosRun) incrementCounter1(h *chaosHandle) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.db.ExecContext(context.Background(), "UPDATE "+r.ct+" SET n = n + 1 WHERE id = $1", 1)
+		done <- err
+	}()
+	return done
+}
+
 // waitForLockWait waits until a backend of the run waits for a row lock.
 func waitForLockWait(t *testing.T, r *chaosRun) {
 	t.Helper()
@@ -1173,33 +1190,13 @@ func TestChaosFallBackRepairBeforeCommit(t *testing.T) {
 	o.counters, o.accounts = 1, 2
 	r := newChaosRun(t, o)
 	h := r.handles[0]
-	ctx := context.Background()
-	read := func() int64 {
-		t.Helper()
-		var id, n, op int64
-		if err := h.db.QueryRowContext(ctx, "SELECT * FROM "+r.ct+" WHERE id = $1", 1).Scan(&id, &n, &op); err != nil {
-			t.Fatal(err)
-		}
-		h.c.settle()
-		return n
-	}
+	read := func() int64 { return r.readCounter1(t, h) }
 	read()
 	read()
 
-	lock, err := r.plain.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.ExecContext(ctx, "SELECT n FROM "+r.ct+" WHERE id = 1 FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
+	lock := r.lockCounter1(t)
 	r.redisPx.Down()
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.db.ExecContext(ctx, "UPDATE "+r.ct+" SET n = n + 1 WHERE id = $1", 1)
-		done <- err
-	}()
+	done := r.incrementCounter1(h)
 	waitForLockWait(t, r)
 	if h.c.dirtyN.Load() == 0 {
 		t.Fatal("the write under fallback did not mark the table dirty")
@@ -1249,31 +1246,12 @@ func TestChaosLostConnectionLateCommit(t *testing.T) {
 	r := newChaosRun(t, o)
 	writer, reader := r.handles[0], r.handles[1]
 	ctx := context.Background()
-	read := func() int64 {
-		t.Helper()
-		var id, n, op int64
-		if err := reader.db.QueryRowContext(ctx, "SELECT * FROM "+r.ct+" WHERE id = $1", 1).Scan(&id, &n, &op); err != nil {
-			t.Fatal(err)
-		}
-		reader.c.settle()
-		return n
-	}
+	read := func() int64 { return r.readCounter1(t, reader) }
 	read()
 	read()
 
-	lock, err := r.plain.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.ExecContext(ctx, "SELECT n FROM "+r.ct+" WHERE id = 1 FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := writer.db.ExecContext(ctx, "UPDATE "+r.ct+" SET n = n + 1 WHERE id = $1", 1)
-		done <- err
-	}()
+	lock := r.lockCounter1(t)
+	done := r.incrementCounter1(writer)
 	waitForLockWait(t, r)
 	r.pgPx.Down()
 	werr := <-done

@@ -23,27 +23,36 @@ func openCached(t testing.TB, env integrationEnv, opts ...wtcache.Option) (*sql.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ropts, err := redis.ParseURL(env.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(ropts)
 	prefix := fmt.Sprintf("lt-%s-%p", t.Name(), t)
+	rdb := testRedis(t, env, prefix)
 	opts = append([]wtcache.Option{wtcache.WithKeyPrefix(prefix)}, opts...)
 	c, err := wtcache.NewConnector(stdlib.GetConnector(*cfg), rdb, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := sql.OpenDB(c)
+	t.Cleanup(func() { _ = db.Close() })
+	return db, c, rdb
+}
+
+// testRedis is a client of the test Redis. At cleanup, after what was
+// opened later (a handle using it) is closed, it deletes the keys under
+// prefix and closes.
+func testRedis(t testing.TB, env integrationEnv, prefix string) *redis.Client {
+	t.Helper()
+	ropts, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropts)
 	t.Cleanup(func() {
-		_ = db.Close()
 		keys, _ := rdb.Keys(context.Background(), "{"+prefix+"*").Result()
 		if len(keys) > 0 {
 			rdb.Del(context.Background(), keys...)
 		}
 		_ = rdb.Close()
 	})
-	return db, c, rdb
+	return rdb
 }
 
 const typeMatrixSchema = `

@@ -440,13 +440,12 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	var lead, waitIdx []int
 	var mine, waits []*flight
 	for _, i := range missing {
-		if f, leader := cn.flights.startOrJoin(keys[i], ti, start); !leader {
+		f, leader := cn.flights.startOrJoin(keys[i], ti, start)
+		if !leader {
 			waits, waitIdx = append(waits, f), append(waitIdx, i)
 			continue
-		} else {
-			mine = append(mine, f)
 		}
-		lead = append(lead, i)
+		mine, lead = append(mine, f), append(lead, i)
 	}
 	if len(lead) > 0 {
 		var rows map[int]*rowcodec.Row

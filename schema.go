@@ -333,10 +333,8 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	return ti, nil
 }
 
-// buildSelectOne builds the statement a miss of one key runs: every
-// column, by key, each key value as text cast to the column's type.
-func buildSelectOne(ti *tableInfo) string {
-	var b strings.Builder
+// writeSelectFrom writes "SELECT <every column> FROM <table>".
+func writeSelectFrom(b *strings.Builder, ti *tableInfo) {
 	b.WriteString("SELECT ")
 	for i, c := range ti.cols {
 		if i > 0 {
@@ -346,6 +344,13 @@ func buildSelectOne(ti *tableInfo) string {
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(quoteTable(ti.ident))
+}
+
+// buildSelectOne builds the statement a miss of one key runs: every
+// column, by key, each key value as text cast to the column's type.
+func buildSelectOne(ti *tableInfo) string {
+	var b strings.Builder
+	writeSelectFrom(&b, ti)
 	for i, k := range ti.pk {
 		if i == 0 {
 			b.WriteString(" WHERE ")
@@ -362,15 +367,7 @@ func buildSelectOne(ti *tableInfo) string {
 // the column's type by PostgreSQL, so one statement serves every key type.
 func buildSelectAll(ti *tableInfo) string {
 	var b strings.Builder
-	b.WriteString("SELECT ")
-	for i, c := range ti.cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(c.name))
-	}
-	b.WriteString(" FROM ")
-	b.WriteString(quoteTable(ti.ident))
+	writeSelectFrom(&b, ti)
 	if len(ti.pk) == 1 {
 		col := ti.cols[ti.pk[0]]
 		fmt.Fprintf(&b, " WHERE %s = ANY($1::text[]::%s[])", quoteIdent(col.name), keyCast(col.keyKind))
