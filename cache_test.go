@@ -475,6 +475,9 @@ func TestFailClosedRefusesWriteWhenRedisIsDown(t *testing.T) {
 		t.Fatalf("the refused transaction committed: balance %d", got)
 	}
 	px.Up()
+	// Writes are accepted again once the breaker's probe has seen Redis
+	// answer (it pings every probeInterval).
+	waitFor(t, time.Second, "the breaker to close", func() bool { return !c.cacheDown() })
 	if _, err := db.ExecContext(ctx, "UPDATE wt_accounts SET balance = 5 WHERE id = $1", 1); err != nil {
 		t.Fatalf("write after Redis came back: %v", err)
 	}

@@ -22,8 +22,8 @@ import (
 // connector (or the *sql.DB built on it) closes inner when inner is an
 // io.Closer, never rdb. rdb keeps its own options: wtcache bounds each Redis
 // call by the Redis timeout (WithRedisTimeout) through a context deadline,
-// which go-redis honours only with ContextTimeoutEnabled, unless rdb's own
-// read and write timeouts are already within it.
+// which go-redis honours only with ContextTimeoutEnabled; with MaxRetries -1
+// and DialerRetries 1 as well, no retry or its backoff comes on top.
 func NewConnector(inner driver.Connector, rdb redis.UniversalClient, opts ...Option) (driver.Connector, error) {
 	if inner == nil {
 		return nil, fmt.Errorf("%w: NewConnector needs an inner connector", ErrNilArgument)
@@ -73,7 +73,8 @@ type connector struct {
 	corrupt         atomic.Int64 // entries rejected as corrupt
 	releaseFailures atomic.Int64 // intents left to expire
 
-	clientBounded bool // the Redis client bounds its operations itself
+	brk breaker
+	log *rateLog
 
 	// brokenNoIntents switches the write path to the naive, broken
 	// protocol; only tests set it, to prove the checker can fail.
@@ -101,35 +102,18 @@ func newConnector(inner driver.Connector, drv *wtDriver, cfg config) *connector 
 	c := &connector{inner: inner, drv: drv, cfg: cfg, closed: make(chan struct{}), memo: newDecodeMemo()}
 	c.plans.max = cfg.planCache
 	c.tel = newTelemetry(&c.cfg, c)
-	c.clientBounded = clientBounded(cfg.redis, cfg.timeout)
+	c.log = newRateLog(cfg.logger)
 	return c
 }
 
-// clientBounded reports whether rdb bounds each operation by itself within
-// timeout (read and write timeouts set and no longer), so that a call needs
-// no context deadline of its own: making one costs a runtime timer, which
-// on a hit is a good part of the client-side work. Clients built from
-// cache_redis always are.
-func clientBounded(rdb redis.UniversalClient, timeout time.Duration) bool {
-	within := func(r, w time.Duration) bool { return r > 0 && r <= timeout && w > 0 && w <= timeout }
-	switch c := rdb.(type) {
-	case *redis.Client:
-		o := c.Options()
-		return within(o.ReadTimeout, o.WriteTimeout)
-	case *redis.ClusterClient:
-		o := c.Options()
-		return within(o.ReadTimeout, o.WriteTimeout)
-	}
-	return false
-}
-
-// redisCtx bounds a Redis operation by the Redis timeout: through the
-// client's own timeouts where it has them (see clientBounded), else
-// through a context deadline, which go-redis honours when the client has
-// ContextTimeoutEnabled.
+// redisCtx bounds a Redis operation by the Redis timeout. A client built
+// from cache_redis honours a deadline for every wait of a call (see
+// newRedisFromURL), so the deadline costs no timer (boundCtx); a client
+// passed in gets a context with a timeout, which go-redis honours when the
+// client has ContextTimeoutEnabled.
 func (c *connector) redisCtx(parent context.Context) (context.Context, context.CancelFunc) {
-	if c.clientBounded {
-		return parent, func() {}
+	if c.cfg.ownRedis {
+		return &boundCtx{Context: parent, deadline: time.Now().Add(c.cfg.timeout)}, func() {}
 	}
 	return context.WithTimeout(parent, c.cfg.timeout)
 }
@@ -189,10 +173,23 @@ func (c *connector) repair() {
 			return
 		}
 		c.dirtyMu.Unlock()
+		if up := c.redisUp(); up != nil {
+			// Redis is down: wait for the probe's first answer.
+			select {
+			case <-up:
+			case <-c.closed:
+				c.dirtyMu.Lock()
+				c.repairing = false
+				c.dirtyMu.Unlock()
+				return
+			}
+			backoff = 50 * time.Millisecond
+		}
 		for oid, mark := range work {
 			ctx, cancel := c.redisCtx(context.Background())
 			_, err := proto.Release(ctx, c.cfg.redis, mark.meta, nil, proto.NewToken(), "", 0, true, true, nil)
 			cancel()
+			c.redisErr(nil, err)
 			if err == nil {
 				c.dirtyMu.Lock()
 				// Cleared only if nobody marked it again meanwhile: a

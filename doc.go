@@ -19,7 +19,7 @@
 // Programs that build their configuration in code wrap any driver.Connector:
 //
 //	cfg, _ := pgx.ParseConfig(os.Getenv("DATABASE_URL"))
-//	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+//	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
 //	db := wtcache.OpenDB(stdlib.GetConnector(*cfg), rdb)
 //
 // # Transparency

@@ -5,16 +5,13 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	// The default inner driver: importing wtcache makes "pgx" available, so
 	// that the default cache_driver always resolves.
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/wtcache/wtcache/internal/dsn"
 )
@@ -139,12 +136,12 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 		innerConnector = dsnConnector{dsn: innerDSN, drv: inner}
 	}
 	if redisURL != "" {
-		client, addr, err := newRedisFromURL(redisURL, cfg.timeout)
+		client, addr, secret, err := newRedisFromURL(redisURL, cfg.timeout)
 		if err != nil {
 			closeQuietly(innerConnector)
 			return nil, err
 		}
-		cfg.redis, cfg.ownRedis, cfg.redisAddr = client, true, addr
+		cfg.redis, cfg.ownRedis, cfg.redisAddr, cfg.redisSecret = client, true, addr, secret
 	}
 	return newConnector(innerConnector, d, cfg), nil
 }
@@ -200,49 +197,6 @@ func lookupDriver(name, innerDSN string) (driver.Driver, error) {
 	}
 	driverCache.Store(name, d)
 	return d, nil
-}
-
-// newRedisFromURL builds a Redis client from a URL in any form go-redis
-// parses: redis://, rediss:// and unix:// for one server, and
-// redis+cluster:// or rediss+cluster:// (go-redis's cluster URL, with more
-// nodes as addr= parameters) for Redis Cluster. Errors never hold the
-// password. The client's dial, read, write and pool timeouts are the
-// Redis timeout (cache_timeout), so that every operation on it is bounded
-// without a per-call context deadline, and it honours its callers'
-// context deadlines too.
-func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, string, error) {
-	scheme, _, _ := strings.Cut(raw, "://")
-	secret := ""
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		secret, _ = u.User.Password()
-	} else if err != nil {
-		return nil, "", fmt.Errorf("%w: cache_redis: not a valid URL (redis://[user:password@]host[:port][/db], rediss://, unix://, redis+cluster://)", ErrInvalidParameter)
-	}
-	fail := func(err error) error {
-		msg := err.Error()
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "xxxxx")
-		}
-		return fmt.Errorf("%w: cache_redis: %s", ErrInvalidParameter, msg)
-	}
-	switch scheme {
-	case "redis+cluster", "rediss+cluster":
-		opts, err := redis.ParseClusterURL(strings.Replace(raw, "+cluster", "", 1))
-		if err != nil {
-			return nil, "", fail(err)
-		}
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
-		opts.ContextTimeoutEnabled = true
-		return redis.NewClusterClient(opts), dsn.RedactURL(raw), nil
-	default:
-		opts, err := redis.ParseURL(raw)
-		if err != nil {
-			return nil, "", fail(err)
-		}
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
-		opts.ContextTimeoutEnabled = true
-		return redis.NewClient(opts), dsn.RedactURL(raw), nil
-	}
 }
 
 // dsnConnector adapts a driver without DriverContext, as database/sql does.

@@ -627,9 +627,10 @@ func TestSQLMockThroughWtcache(t *testing.T) {
 }
 
 // TestRedisTimeoutBoundsTheClient: a Redis client built from cache_redis
-// carries cache_timeout as its own timeouts and honours context deadlines,
-// so wtcache needs no per-call deadline (clientBounded); a client passed in
-// with go-redis's defaults (3 s) is bounded by a context deadline instead.
+// carries cache_timeout as its own timeouts, honours context deadlines and
+// never retries, so the deadline wtcache gives each call (a boundCtx, no
+// timer) bounds every wait; a client passed in gets a context with a
+// timeout instead.
 func TestRedisTimeoutBoundsTheClient(t *testing.T) {
 	c, err := (&wtDriver{}).openConnector("host=db cache_redis=redis://cache:6379/0 cache_timeout=123ms")
 	if err != nil {
@@ -642,12 +643,16 @@ func TestRedisTimeoutBoundsTheClient(t *testing.T) {
 			t.Errorf("%s timeout %v, want cache_timeout (123ms)", name, d)
 		}
 	}
-	if !o.ContextTimeoutEnabled || !c.clientBounded {
-		t.Errorf("ContextTimeoutEnabled %v, clientBounded %v: want both", o.ContextTimeoutEnabled, c.clientBounded)
+	if !o.ContextTimeoutEnabled || o.MaxRetries != 0 || o.DialerRetries != 1 || o.Dialer == nil {
+		t.Errorf("ContextTimeoutEnabled %v, MaxRetries %d, DialerRetries %d, own dialer %v: want true, 0, 1, true",
+			o.ContextTimeoutEnabled, o.MaxRetries, o.DialerRetries, o.Dialer != nil)
 	}
 	bctx, bcancel := c.redisCtx(context.Background())
-	if _, ok := bctx.Deadline(); ok {
-		t.Error("a bounded client got a per-call deadline")
+	if dl, ok := bctx.Deadline(); !ok || time.Until(dl) > 123*time.Millisecond {
+		t.Errorf("deadline %v %v, want within 123ms", dl, ok)
+	}
+	if _, isBound := bctx.(*boundCtx); !isBound {
+		t.Errorf("a client built from cache_redis got a %T, want a boundCtx (no timer)", bctx)
 	}
 	bcancel()
 
@@ -658,12 +663,12 @@ func TestRedisTimeoutBoundsTheClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	uc := conn.(*connector)
-	if uc.clientBounded {
-		t.Error("a client with 3 s timeouts counted as bounded by 123ms")
-	}
 	ctx, cancel := uc.redisCtx(context.Background())
 	defer cancel()
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 123*time.Millisecond {
 		t.Errorf("deadline %v %v, want within 123ms", dl, ok)
+	}
+	if _, isBound := ctx.(*boundCtx); isBound {
+		t.Error("a client passed in got a boundCtx: its retries would not be bounded")
 	}
 }

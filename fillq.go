@@ -86,6 +86,12 @@ func (cn *connector) runFills(ctx context.Context, jobs []*fillJob) {
 		}
 		batch[i] = &j.FillJob
 	}
+	if cn.cacheDown() {
+		for _, j := range batch {
+			j.Err = errCacheDown // a fill is optional
+		}
+		return
+	}
 	if cn.brokenFills.Load() {
 		for _, j := range batch {
 			_ = proto.NaiveMirror(ctx, cn.cfg.redis, j.Meta, j.Keys, j.TTLMs, j.Images)
@@ -94,6 +100,7 @@ func (cn *connector) runFills(ctx context.Context, jobs []*fillJob) {
 	}
 	proto.FillMany(ctx, cn.cfg.redis, batch)
 	for _, j := range batch {
+		cn.redisErr(nil, j.Err)
 		for range j.Corrupt {
 			cn.countCorrupt(ctx)
 		}

@@ -52,11 +52,14 @@ func (c *conn) invalidate(ctx context.Context, table string, keys []any) error {
 	}
 	tag := c.tag(ti)
 	cn := c.c
+	if cn.cacheDown() {
+		return fmt.Errorf("%w: %s: %v", ErrCacheUnavailable, cn.redisName(), errCacheDown)
+	}
 	rctx, cancel := cn.redisCtx(ctx)
 	defer cancel()
 	if len(keys) == 0 {
 		_, err := proto.Release(rctx, cn.cfg.redis, metaKey(tag), nil, proto.NewToken(), "", 0, true, true, nil)
-		return err
+		return cn.redisErr(ctx, err)
 	}
 	rowKeys := make([]string, 0, len(keys))
 	for _, k := range keys {
@@ -82,8 +85,8 @@ func (c *conn) invalidate(ctx context.Context, table string, keys []any) error {
 	token := proto.NewToken()
 	gen, err := proto.Intent(rctx, cn.cfg.redis, metaKey(tag), rowKeys, token, cn.cfg.intentLifetime.Milliseconds(), false)
 	if err != nil {
-		return err
+		return cn.redisErr(ctx, err)
 	}
 	_, err = proto.Release(rctx, cn.cfg.redis, metaKey(tag), rowKeys, token, gen, 0, false, false, nil)
-	return err
+	return cn.redisErr(ctx, err)
 }

@@ -1,6 +1,7 @@
 package wtcache
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
@@ -26,6 +27,10 @@ type config struct {
 	// redisAddr is the redacted description of the Redis server, for
 	// messages and spans.
 	redisAddr string
+	// redisSecret is the Redis password of a client built from
+	// cache_redis, removed from every message.
+	redisSecret string
+	logger      *slog.Logger
 
 	ttl            time.Duration
 	tableTTL       map[recognize.Table]time.Duration

@@ -125,8 +125,12 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 	t.corrupt, _ = m.Int64Counter("wtcache.corrupt_entries", metric.WithDescription("cache entries rejected as corrupt, of the wrong type or from another encoding; each was removed"))
 	dirty, _ := m.Int64ObservableGauge("wtcache.dirty_tables", metric.WithDescription("tables this handle does not serve from Redis until it has invalidated them (fallback policy)"))
 	intents, _ := m.Int64ObservableCounter("wtcache.intents.expired", metric.WithDescription("intents this handle left to expire (same as release failures)"))
+	up, _ := m.Int64ObservableGauge("wtcache.cache.available", metric.WithDescription("1 while Redis answers, 0 while the circuit breaker holds it unreachable (lookups go to PostgreSQL)"))
+	outages, _ := m.Int64ObservableCounter("wtcache.cache.outages", metric.WithDescription("times Redis was found unreachable and the circuit breaker opened"))
 	t.registered, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(dirty, int64(cn.dirtyN.Load()))
+		o.ObserveInt64(up, int64(1-boolInt(cn.brk.down.Load())))
+		o.ObserveInt64(outages, cn.brk.trips.Load())
 		o.ObserveInt64(intents, cn.releaseFailures.Load())
 		t.opCounts.Range(func(_, v any) bool {
 			oc := v.(*opCount)
@@ -134,7 +138,7 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 			return true
 		})
 		return nil
-	}, dirty, intents, ops)
+	}, dirty, intents, ops, up, outages)
 	return t
 }
 

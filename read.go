@@ -318,10 +318,16 @@ const (
 	reasonInTx         = "in_transaction"
 	reasonNotLookup    = "not_a_lookup"
 	reasonPrivileges   = "no_select_privilege"
+	reasonCacheDown    = "cache_unavailable"
 )
 
 func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o *op) (driver.Rows, string, error) {
 	cn := c.c
+	if cn.cacheDown() {
+		// Redis is known unreachable: straight to PostgreSQL, as if the
+		// cache did not exist (the breaker probes in the background).
+		return nil, reasonCacheDown, nil
+	}
 	ti, err := c.table(ctx, p.lookup.Table)
 	switch {
 	case err != nil:
@@ -407,6 +413,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		// one, so that the fills of these misses have a generation.
 		err = proto.InitMeta(ctx, cn.cfg.redis, tk.meta, &pr)
 	}
+	cn.redisErr(ctx, err)
 	// A fill may store only what this Peek saw: not after a Redis error,
 	// nor while the table is in quarantine (Redis lost its state lately).
 	canFill := err == nil && !cn.observe(tk.inc, pr.Incarnation)

@@ -1228,7 +1228,7 @@ func warmRedisConns(t *testing.T, c *connector, n int) {
 			warm.Add(1)
 			go func() {
 				defer warm.Done()
-				c.cfg.redis.BLPop(context.Background(), 100*time.Millisecond, "{rp-warm}:none")
+				c.cfg.redis.Do(context.Background(), "blpop", "{rp-warm}:none", "0.1") // seconds, as Redis takes it
 			}()
 		}
 		warm.Wait()

@@ -10,6 +10,8 @@ type Stats struct {
 	Corrupt         int64 // entries rejected as corrupt, of the wrong type or from another encoding
 	ReleaseFailures int64 // write intents that could not be released and were left to expire
 	DirtyTables     int64 // tables this handle does not serve from Redis until it has invalidated them
+	CacheDown       bool  // Redis is known unreachable now: lookups go to PostgreSQL, a probe runs in the background
+	CacheOutages    int64 // times Redis was found unreachable (the circuit breaker opened)
 }
 
 // StatsOf returns the counters of a connector made by [NewConnector]. ok is
@@ -26,5 +28,7 @@ func StatsOf(c driver.Connector) (s Stats, ok bool) {
 		Corrupt:         cn.corrupt.Load(),
 		ReleaseFailures: cn.releaseFailures.Load(),
 		DirtyTables:     int64(cn.dirtyN.Load()),
+		CacheDown:       cn.brk.down.Load(),
+		CacheOutages:    cn.brk.trips.Load(),
 	}, true
 }

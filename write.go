@@ -324,9 +324,9 @@ func containsInt(xs []int, x int) bool {
 
 // placeIntents places the intents of ts with one script per table. It
 // returns the generations the intents saw, by table.
-func (c *conn) placeIntents(ctx context.Context, ts targets, token string) (map[uint32]string, error) {
+func (c *conn) placeIntents(parent context.Context, ts targets, token string) (map[uint32]string, error) {
 	cn := c.c
-	ctx, cancel := cn.redisCtx(ctx)
+	ctx, cancel := cn.redisCtx(parent)
 	defer cancel()
 	gens := make(map[uint32]string, len(ts))
 	for _, oid := range sortedOIDs(ts) {
@@ -336,9 +336,12 @@ func (c *conn) placeIntents(ctx context.Context, ts targets, token string) (map[
 		}
 		var gen string
 		err := cn.step(ctx, SpanCacheIntents, func(ctx context.Context) error {
+			if cn.cacheDown() {
+				return errCacheDown
+			}
 			var err error
 			gen, err = proto.Intent(ctx, cn.cfg.redis, metaKey(t.tag), keyList(t.keys), token, cn.cfg.intentLifetime.Milliseconds(), t.tableWide)
-			return err
+			return cn.redisErr(parent, err)
 		}, attrDBCollection.String(t.ti.ident.Name), attrKeys.Int(len(t.keys)), attribute.Bool("wtcache.table_wide", t.tableWide))
 		if err != nil {
 			return gens, err
@@ -370,7 +373,9 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 			cn.step(ctx, SpanCacheRelease, func(ctx context.Context) error {
 				ttl := cn.cfg.ttlFor(t.ti.ident).Milliseconds()
 				var err error
-				if t.tableWide {
+				if cn.cacheDown() {
+					err = errCacheDown
+				} else if t.tableWide {
 					_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), nil, token, gen, ttl, true, true, nil)
 				} else {
 					keys := keyList(t.keys)
@@ -383,6 +388,7 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 					}
 					_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), keys, token, gen, ttl, false, false, images)
 				}
+				cn.redisErr(nil, err)
 				if err != nil {
 					// The intents expire by themselves; a dead table intent
 					// moves the generation, a dead row intent leaves the
@@ -393,6 +399,8 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 					cn.releaseFailures.Add(1)
 					cn.tel.relFail.Add(ctx, 1)
 					cn.markDirty(t.ti, t.tag)
+					cn.log.warn("release_failed", "wtcache: a write's intents could not be released; this handle serves the table from PostgreSQL until it has invalidated it",
+						"table", quoteTable(t.ti.ident), "redis", cn.redisName(), "error", cn.redact(err.Error()))
 				}
 				return err
 			}, attrDBCollection.String(t.ti.ident.Name), attrKeys.Int(len(t.keys)), attrBumps.Int(boolInt(t.tableWide)))

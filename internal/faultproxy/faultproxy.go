@@ -4,6 +4,7 @@
 package faultproxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -17,6 +18,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	down    bool
+	hung    bool
 	latency time.Duration
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
@@ -48,11 +50,26 @@ func (p *Proxy) Down() {
 	p.mu.Unlock()
 }
 
+// Hang makes the server look alive but silent: connections are accepted
+// and kept open, and nothing is forwarded in either direction (what is sent
+// meanwhile is dropped), until Up.
+func (p *Proxy) Hang() {
+	p.mu.Lock()
+	p.hung = true
+	p.mu.Unlock()
+}
+
 // Up lets connections through again.
 func (p *Proxy) Up() {
 	p.mu.Lock()
-	p.down = false
+	p.down, p.hung = false, false
 	p.mu.Unlock()
+}
+
+func (p *Proxy) isHung() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hung
 }
 
 // SetLatency delays every chunk forwarded in either direction.
@@ -101,6 +118,15 @@ func (p *Proxy) accept() {
 		go func() {
 			defer p.wg.Done()
 			defer p.untrack(c)
+			for p.isHung() {
+				// Accepted, never answered: drain what the client sends.
+				_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+				var buf [512]byte
+				if _, err := c.Read(buf[:]); err != nil && !isTimeout(err) {
+					return
+				}
+			}
+			_ = c.SetReadDeadline(time.Time{})
 			u, err := net.DialTimeout("tcp", p.target, 2*time.Second)
 			if err != nil {
 				return
@@ -124,8 +150,11 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			lat := p.latency
+			lat, hung := p.latency, p.hung
 			p.mu.Unlock()
+			if hung {
+				continue // dropped
+			}
 			if lat > 0 {
 				time.Sleep(lat)
 			}
@@ -141,4 +170,9 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			return
 		}
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package wtcache
+
+const raceEnabled = false

@@ -1,0 +1,114 @@
+package wtcache
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wtcache/wtcache/internal/dsn"
+)
+
+// newRedisFromURL builds a Redis client from a URL in any form go-redis
+// parses: redis://, rediss:// and unix:// for one server, and
+// redis+cluster:// or rediss+cluster:// (go-redis's cluster URL, with more
+// nodes as addr= parameters) for Redis Cluster. It returns the client, the
+// server named with its password redacted, and the password (for
+// redaction). Errors never hold the password.
+//
+// The client is built so that the Redis timeout bounds every wait of a
+// call on the caller's path: dial, pool, read and write timeouts are the
+// Redis timeout, it honours context deadlines (wtcache gives each call one,
+// see boundCtx), and it neither retries commands nor dials (a retry would
+// multiply the wait; the circuit breaker decides what happens next).
+// Its dialer never reports a failed dial to go-redis's pool, which would
+// log it to the process-wide go-redis logger (stderr by default): the
+// failure comes back as the connection's first read or write error
+// instead, so the caller sees the same error and nothing is printed.
+func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, string, string, error) {
+	scheme, _, _ := strings.Cut(raw, "://")
+	secret := ""
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		secret, _ = u.User.Password()
+	} else if err != nil {
+		return nil, "", "", fmt.Errorf("%w: cache_redis: not a valid URL (redis://[user:password@]host[:port][/db], rediss://, unix://, redis+cluster://)", ErrInvalidParameter)
+	}
+	fail := func(err error) error {
+		msg := err.Error()
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
+		}
+		return fmt.Errorf("%w: cache_redis: %s", ErrInvalidParameter, msg)
+	}
+	switch scheme {
+	case "redis+cluster", "rediss+cluster":
+		opts, err := redis.ParseClusterURL(strings.Replace(raw, "+cluster", "", 1))
+		if err != nil {
+			return nil, "", "", fail(err)
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+		opts.ContextTimeoutEnabled = true
+		opts.MaxRetries, opts.DialerRetries = -1, 1
+		opts.MaxRedirects = 1 // one MOVED/ASK hop, within the same deadline
+		opts.Dialer = quietDialer(timeout, opts.TLSConfig)
+		return redis.NewClusterClient(opts), dsn.RedactURL(raw), secret, nil
+	default:
+		opts, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, "", "", fail(err)
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+		opts.ContextTimeoutEnabled = true
+		opts.MaxRetries, opts.DialerRetries = -1, 1
+		opts.Dialer = quietDialer(timeout, opts.TLSConfig)
+		return redis.NewClient(opts), dsn.RedactURL(raw), secret, nil
+	}
+}
+
+// quietDialer dials as go-redis's default dialer does (TCP keep-alive, TLS
+// when configured), bounded by timeout and the context's deadline. A failed
+// dial returns a connection whose every read and write fails with the
+// dial's error (see newRedisFromURL).
+func quietDialer(timeout time.Duration, tlsConfig *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	nd := &net.Dialer{Timeout: timeout, KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3,
+	}}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		var err error
+		if tlsConfig == nil {
+			c, err = nd.DialContext(ctx, network, addr)
+		} else {
+			c, err = (&tls.Dialer{NetDialer: nd, Config: tlsConfig}).DialContext(ctx, network, addr)
+		}
+		if err != nil {
+			return &failedConn{err: err, network: network, addr: addr}, nil
+		}
+		return c, nil
+	}
+}
+
+// failedConn is a connection whose dial failed: it carries the dial's error.
+type failedConn struct {
+	err           error
+	network, addr string
+}
+
+func (f *failedConn) Read([]byte) (int, error)         { return 0, f.err }
+func (f *failedConn) Write([]byte) (int, error)        { return 0, f.err }
+func (f *failedConn) Close() error                     { return nil }
+func (f *failedConn) LocalAddr() net.Addr              { return failedAddr{f.network, ""} }
+func (f *failedConn) RemoteAddr() net.Addr             { return failedAddr{f.network, f.addr} }
+func (f *failedConn) SetDeadline(time.Time) error      { return nil }
+func (f *failedConn) SetReadDeadline(time.Time) error  { return nil }
+func (f *failedConn) SetWriteDeadline(time.Time) error { return nil }
+
+type failedAddr struct{ network, addr string }
+
+func (a failedAddr) Network() string { return a.network }
+func (a failedAddr) String() string  { return a.addr }
