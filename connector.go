@@ -112,11 +112,18 @@ func newConnector(inner driver.Connector, drv *wtDriver, cfg config) *connector 
 // passed in gets a context with a timeout, which go-redis honours when the
 // client has ContextTimeoutEnabled.
 func (c *connector) redisCtx(parent context.Context) (context.Context, context.CancelFunc) {
-	if c.cfg.ownRedis {
-		return &boundCtx{Context: parent, deadline: time.Now().Add(c.cfg.timeout)}, func() {}
-	}
-	return context.WithTimeout(parent, c.cfg.timeout)
+	return c.redisCtxFrom(parent, time.Now())
 }
+
+// redisCtxFrom is redisCtx for a call that started at start.
+func (c *connector) redisCtxFrom(parent context.Context, start time.Time) (context.Context, context.CancelFunc) {
+	if c.cfg.ownRedis {
+		return &boundCtx{Context: parent, deadline: start.Add(c.cfg.timeout)}, noCancel
+	}
+	return context.WithDeadline(parent, start.Add(c.cfg.timeout))
+}
+
+func noCancel() {}
 
 // dirtyMark is one table to repair; seq tells marks apart, so that a
 // repair clears only the mark it served.

@@ -399,20 +399,22 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	cn := c.c
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
 	start := time.Now()
+	rctx, cancel := cn.redisCtxFrom(ctx, start)
 	var err error
 	if o := cn.tel; o.stepSpans(ctx) {
-		err = cn.step(ctx, SpanCacheLookup, func(ctx context.Context) error {
+		err = cn.step(rctx, SpanCacheLookup, func(ctx context.Context) error {
 			return proto.PeekInto(ctx, cn.cfg.redis, tk.state, keys, &pr)
 		}, attrKeys.Int(len(keys)))
 	} else {
-		err = proto.PeekInto(ctx, cn.cfg.redis, tk.state, keys, &pr)
+		err = proto.PeekInto(rctx, cn.cfg.redis, tk.state, keys, &pr)
 		o.recordStep(ctx, SpanCacheLookup, time.Since(start))
 	}
 	if err == nil && pr.Gen == "" {
 		// No table state (first use of the table, or Redis lost it): make
 		// one, so that the fills of these misses have a generation.
-		err = proto.InitMeta(ctx, cn.cfg.redis, tk.meta, &pr)
+		err = proto.InitMeta(rctx, cn.cfg.redis, tk.meta, &pr)
 	}
+	cancel()
 	cn.redisErr(ctx, err)
 	// A fill may store only what this Peek saw: not after a Redis error,
 	// nor while the table is in quarantine (Redis lost its state lately).
