@@ -73,8 +73,9 @@ type connector struct {
 	corrupt         atomic.Int64 // entries rejected as corrupt
 	releaseFailures atomic.Int64 // intents left to expire
 
-	brk breaker
-	log *rateLog
+	brk  breaker
+	log  *rateLog
+	feed feedState
 
 	// brokenNoIntents switches the write path to the naive, broken
 	// protocol; only tests set it, to prove the checker can fail.
@@ -227,7 +228,14 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(ic, c), nil
+	cn := newConn(ic, c)
+	if c.cfg.feed {
+		if err := c.feedConnect(ctx, cn); err != nil {
+			_ = ic.Close()
+			return nil, err
+		}
+	}
+	return cn, nil
 }
 
 // Driver returns the wtcache driver that made this connector.

@@ -44,6 +44,10 @@ type config struct {
 	failure        FailurePolicy
 	planCache      int
 
+	feed            bool
+	feedMaxLag      time.Duration
+	feedPublication string
+
 	tp          trace.TracerProvider
 	mp          metric.MeterProvider
 	queryText   bool

@@ -32,6 +32,7 @@ const (
 	SpanCacheIntents = "wtcache.cache.intents" // placing write intents before a write can commit
 	SpanDBCommit     = "wtcache.db.commit"     // COMMIT sent to PostgreSQL
 	SpanCacheRelease = "wtcache.cache.release" // mirroring or invalidating after a write (after the caller returned)
+	SpanFeedApply    = "wtcache.feed.apply"    // the change feed applying one committed transaction to Redis
 )
 
 // Attribute keys: the database conventions' and wtcache's own.
@@ -112,7 +113,7 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 		base:      []attribute.KeyValue{attrDBSystem.String("postgresql")},
 		stepOpts:  map[string][]metric.RecordOption{},
 	}
-	for _, step := range []string{SpanCacheLookup, SpanDBQuery, SpanDBExec, SpanCacheFill, SpanCacheIntents, SpanDBCommit, SpanCacheRelease} {
+	for _, step := range []string{SpanCacheLookup, SpanDBQuery, SpanDBExec, SpanCacheFill, SpanCacheIntents, SpanDBCommit, SpanCacheRelease, SpanFeedApply} {
 		t.stepOpts[step] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrStep.String(step)))}
 	}
 	if tp != nil {

@@ -61,6 +61,9 @@ func defaultConfig() config {
 		maxEntry:       DefaultMaxEntrySize,
 		intentLifetime: DefaultIntentLifetime,
 		planCache:      defaultPlanCache,
+
+		feedMaxLag:      DefaultFeedMaxLag,
+		feedPublication: DefaultFeedPublication,
 	}
 }
 

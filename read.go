@@ -398,16 +398,24 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
 	cn := c.c
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
+	view := cn.feedNow() // nil without a change feed
+	if view != nil {
+		pr.Epoch = view.epoch
+	}
 	start := time.Now()
 	rctx, cancel := cn.redisCtxFrom(ctx, start)
 	var err error
-	if o := cn.tel; o.stepSpans(ctx) {
+	o := cn.tel
+	if o.stepSpans(ctx) {
 		err = cn.step(rctx, SpanCacheLookup, func(ctx context.Context) error {
 			return proto.PeekInto(ctx, cn.cfg.redis, tk.state, keys, &pr)
 		}, attrKeys.Int(len(keys)))
 	} else {
 		err = proto.PeekInto(rctx, cn.cfg.redis, tk.state, keys, &pr)
-		o.recordStep(ctx, SpanCacheLookup, time.Since(start))
+	}
+	looked := time.Now()
+	if !o.stepSpans(ctx) {
+		o.recordStep(ctx, SpanCacheLookup, looked.Sub(start))
 	}
 	if err == nil && pr.Gen == "" {
 		// No table state (first use of the table, or Redis lost it): make
@@ -419,10 +427,21 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	// A fill may store only what this Peek saw: not after a Redis error,
 	// nor while the table is in quarantine (Redis lost its state lately).
 	canFill := err == nil && !cn.observe(tk.inc, pr.Incarnation)
+	// With a change feed, hits are served only while the follower's claim
+	// held when Redis was read (a write made anywhere more than
+	// cache_feed_max_lag ago has been applied), and fills need the epoch
+	// they are stored under.
+	serve := true
+	if view != nil {
+		canFill = canFill && view.epoch != ""
+		if serve = view.fresh(looked.UnixNano()); !serve {
+			cn.feed.staleLookups.Add(1)
+		}
+	}
 	var missing []int
 	for i := range keys {
 		r := &pr.Rows[i]
-		if canFill && r.Hit {
+		if canFill && serve && r.Hit {
 			row, derr := cn.memo.decode(keys[i], r.Image)
 			if derr == nil && imageMatches(row, ti) {
 				found[i] = row
@@ -634,6 +653,7 @@ func (c *conn) fill(ctx context.Context, ti *tableInfo, tk tagKeys, keys []strin
 			Seq:      pr.Seq,
 			Versions: make([]string, len(idx)),
 			TTLMs:    cn.cfg.ttlFor(ti.ident).Milliseconds(),
+			Epoch:    pr.Epoch,
 		},
 		rows: make([]*rowcodec.Row, len(idx)),
 	}

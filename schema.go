@@ -124,6 +124,9 @@ type session struct {
 	// writes mirrored.
 	canSelect map[uint32]bool
 	tags      map[*tableInfo]tagKeys // key hash tags, by table version
+	// catalogs is the connector's count of catalog changes (change feed)
+	// when the session was loaded: a change since reloads it.
+	catalogs int64
 }
 
 func (s *session) reset() { *s = session{} }
@@ -162,7 +165,8 @@ var errNoQueryer = errors.New("wtcache: inner connection has no QueryerContext")
 // ensureSession loads the session's database (keys are namespaced by it).
 func (c *conn) ensureSession(ctx context.Context) error {
 	inTx := c.inTx()
-	if c.sess.ready && (!c.sess.inTx || inTx) {
+	catalogs := c.c.feed.catalogs.Load()
+	if c.sess.ready && (!c.sess.inTx || inTx) && c.sess.catalogs == catalogs {
 		return nil
 	}
 	rows, err := c.innerQuery(ctx, "SELECT current_database()::text")
@@ -172,7 +176,7 @@ func (c *conn) ensureSession(ctx context.Context) error {
 	if len(rows) != 1 {
 		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
 	}
-	c.sess = session{ready: true, inTx: inTx, database: asString(rows[0][0]),
+	c.sess = session{ready: true, inTx: inTx, catalogs: catalogs, database: asString(rows[0][0]),
 		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]tagKeys), canSelect: make(map[uint32]bool)}
 	return nil
 }

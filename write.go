@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -46,6 +47,10 @@ type target struct {
 	// images are the row images RETURNING gave for keys, to mirror after
 	// commit; a key without an image is invalidated instead.
 	images map[string][]byte
+	// xid is the writing transaction's 32-bit id, when RETURNING gave it
+	// (with a change feed): the images are tagged with it, so that the
+	// transaction's echo in the feed keeps them.
+	xid string
 }
 
 // mirror describes a statement that runs with RETURNING added, so that the
@@ -53,6 +58,9 @@ type target struct {
 type mirror struct {
 	t    *target
 	text string // the statement with RETURNING <target>.* appended
+	// xidCol: RETURNING ends with the transaction's id (with a change
+	// feed), which tags the images.
+	xidCol bool
 }
 
 type targets map[uint32]*target
@@ -73,6 +81,9 @@ func (ts targets) merge(o targets) {
 	for oid, t := range o {
 		mine := ts.table(t.ti, t.tag)
 		mine.tableWide = mine.tableWide || t.tableWide
+		if t.xid != "" {
+			mine.xid = t.xid
+		}
 		for k := range t.keys {
 			mine.keys[k] = struct{}{}
 			if img, ok := t.images[k]; ok {
@@ -353,7 +364,10 @@ func (c *conn) placeIntents(parent context.Context, ts targets, token string) (m
 
 // release ends the intents of ts after the write finished (its outcome
 // known), before the write returns to its caller.
-func (c *conn) release(parent context.Context, ts targets, token string, gens map[uint32]string, ok bool) {
+//
+// epoch is the change feed's epoch the write knew when it placed its
+// intents: its images are stored under it.
+func (c *conn) release(parent context.Context, ts targets, token string, gens map[uint32]string, ok bool, epoch string) {
 	cn := c.c
 	if !ok {
 		ts.dropImages()
@@ -386,7 +400,7 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 							images[i] = t.images[k]
 						}
 					}
-					_, err = proto.Release(ctx, cn.cfg.redis, metaKey(t.tag), keys, token, gen, ttl, false, false, images)
+					_, err = proto.ReleaseTagged(ctx, cn.cfg.redis, metaKey(t.tag), keys, token, gen, ttl, false, false, images, t.xid, epoch)
 				}
 				cn.redisErr(nil, err)
 				if err != nil {
@@ -510,7 +524,12 @@ func (c *conn) mirrorFor(p *plan, ts targets, args []driver.NamedValue) *mirror 
 		qual = t.ti.ident.Name
 	}
 	t.images = map[string][]byte{}
-	return &mirror{t: t, text: text + "\nRETURNING " + quoteIdent(qual) + ".*"}
+	m := &mirror{t: t, text: text + "\nRETURNING " + quoteIdent(qual) + ".*"}
+	if c.c.cfg.feed {
+		m.text += ", pg_catalog.pg_current_xact_id()::text"
+		m.xidCol = true
+	}
+	return m
 }
 
 // collect drains the rows of a mirrored statement: it records the image of
@@ -519,6 +538,10 @@ func (c *conn) mirrorFor(p *plan, ts targets, args []driver.NamedValue) *mirror 
 func (m *mirror) collect(rows driver.Rows, maxEntry int) (int64, error) {
 	ti := m.t.ti
 	cols := captureColumns(rows, ti)
+	width := len(cols)
+	if m.xidCol {
+		width--
+	}
 	var n int64
 	for {
 		dest := make([]driver.Value, len(cols))
@@ -530,8 +553,16 @@ func (m *mirror) collect(rows driver.Rows, maxEntry int) (int64, error) {
 			return n, err
 		}
 		n++
-		if len(dest) != len(ti.cols) {
+		if width != len(ti.cols) {
 			continue
+		}
+		if m.xidCol {
+			// The 32-bit xid the log's BEGIN carries: the low half of the
+			// 64-bit one.
+			if x, err := strconv.ParseUint(asString(dest[width]), 10, 64); err == nil {
+				m.t.xid = strconv.FormatUint(x&0xffffffff, 10)
+			}
+			dest = dest[:width]
 		}
 		parts := make([]string, len(ti.pk))
 		ok := true
@@ -547,7 +578,7 @@ func (m *mirror) collect(rows driver.Rows, maxEntry int) (int64, error) {
 		for i, v := range dest {
 			vals[i] = v
 		}
-		img, err := rowcodec.Encode(nil, cols, vals)
+		img, err := rowcodec.Encode(nil, cols[:width], vals)
 		if err != nil || len(img) > maxEntry {
 			continue
 		}
@@ -574,15 +605,25 @@ func (c *conn) guard(ctx context.Context, ts targets) (func(ok bool), error) {
 		return func(ok bool) { c.naiveRelease(ts, ok) }, nil
 	}
 	token := proto.NewToken()
+	// With a change feed, the images are stored under the epoch known now,
+	// before the write runs: if a new stream starts before the release (it
+	// may have missed a change committed meanwhile), they are misses.
+	// Without a known epoch the images could never be served: they are
+	// dropped at the release (ok false drops them).
+	epoch, keep := "", true
+	if view := c.c.feedNow(); view != nil {
+		epoch = view.epoch
+		keep = epoch != ""
+	}
 	gens, err := c.placeIntents(ctx, ts, token)
 	if err != nil {
 		if ctx.Err() != nil {
-			c.release(ctx, ts, token, gens, false)
+			c.release(ctx, ts, token, gens, false, epoch)
 			return nil, ctx.Err()
 		}
 		span := trace.SpanFromContext(ctx)
 		if c.c.cfg.failure == FailClosed {
-			c.release(ctx, ts, token, gens, false)
+			c.release(ctx, ts, token, gens, false, epoch)
 			span.SetAttributes(attrPolicy.String("fail"), attrDecision.String("refused"))
 			return nil, fmt.Errorf("%w: %s: %v", ErrCacheUnavailable, c.c.redisName(), err)
 		}
@@ -597,10 +638,10 @@ func (c *conn) guard(ctx context.Context, ts targets) (func(ok bool), error) {
 			for _, t := range ts {
 				c.c.markDirty(t.ti, t.tag)
 			}
-			c.release(ctx, ts, token, gens, ok)
+			c.release(ctx, ts, token, gens, ok && keep, epoch)
 		}, nil
 	}
-	return func(ok bool) { c.release(ctx, ts, token, gens, ok) }, nil
+	return func(ok bool) { c.release(ctx, ts, token, gens, ok && keep, epoch) }, nil
 }
 
 // afterStatement updates what the connection knows after any statement.

@@ -73,7 +73,7 @@ func Fill(ctx context.Context, rdb redis.Scripter, meta string, keys []string, g
 
 // args lays out ARGV for the fill script.
 func (j *FillJob) args() []any {
-	av := args(j.Gen, j.Seq, NewToken(), j.TTLMs)
+	av := args(j.Gen, j.Seq, NewToken(), j.TTLMs, j.Epoch)
 	for k, img := range j.Images {
 		av = append(av, j.Versions[k], img)
 	}
@@ -98,6 +98,7 @@ type FillJob struct {
 	Gen, Seq string
 	Versions []string
 	TTLMs    int64
+	Epoch    string // the change feed's epoch the reader knew ("" without a feed)
 	Images   [][]byte
 	Stored   int   // set by FillMany
 	Corrupt  int   // keys of the wrong type found and removed; set by FillMany
@@ -154,7 +155,19 @@ func Intent(ctx context.Context, rdb redis.Scripter, meta string, keys []string,
 // table becomes a miss. For rows, images[i] (may be nil) is stored for
 // keys[i] only when it is safe. It returns how many images were stored.
 func Release(ctx context.Context, rdb redis.Scripter, meta string, keys []string, token, gen string, ttlMs int64, tableWide, bump bool, images [][]byte) (int, error) {
-	av := args(token, gen, NewToken(), ttlMs, boolArg(tableWide), boolArg(bump))
+	return ReleaseTagged(ctx, rdb, meta, keys, token, gen, ttlMs, tableWide, bump, images, "", "")
+}
+
+// ReleaseTagged is Release recording, beside every image it stores, the
+// PostgreSQL transaction that wrote it (xid, its 32-bit id; "" for none):
+// when the change feed later reads that transaction's commit for the row
+// (its echo), it keeps the image instead of invalidating it (see Forget).
+//
+// epoch is the change feed's stream epoch the writer knew when it placed
+// its intents ("" without a feed): the images are stored under it, and a
+// reader that knows another epoch takes them as misses (see PeekResult).
+func ReleaseTagged(ctx context.Context, rdb redis.Scripter, meta string, keys []string, token, gen string, ttlMs int64, tableWide, bump bool, images [][]byte, xid, epoch string) (int, error) {
+	av := args(token, gen, NewToken(), ttlMs, boolArg(tableWide), boolArg(bump), xid, epoch)
 	if tableWide {
 		keys = nil
 	} else {
@@ -170,6 +183,42 @@ func Release(ctx context.Context, rdb redis.Scripter, meta string, keys []string
 		}
 	}
 	return releaseScript.Run(ctx, rdb, scriptKeys(meta, keys), av...).Int()
+}
+
+// Forget applies a change that PostgreSQL's log shows committed by
+// transaction xid (its 32-bit id) to the rows keys of one table: each loses
+// its image and gets a new version, so that no fill that looked before can
+// store, unless the image is the one xid's own release stored (the echo of
+// a write made through wtcache, which stays). A row with a live intent is
+// marked contended, so that its writer's release stores nothing: the
+// writer's image may be older than this change. A table that has no state
+// in Redis (nothing of it cached) is left alone. It returns how many rows
+// were invalidated.
+func Forget(ctx context.Context, rdb redis.Scripter, meta string, keys []string, xid string) (int, error) {
+	return forgetScript.Run(ctx, rdb, scriptKeys(meta, keys), xid, NewToken()).Int()
+}
+
+// ForgetCmd queues a Forget on a pipeline; its result is the command's Int.
+func ForgetCmd(ctx context.Context, pipe redis.Pipeliner, meta string, keys []string, xid string) *redis.Cmd {
+	return forgetScript.EvalSha(ctx, pipe, scriptKeys(meta, keys), xid, NewToken())
+}
+
+// BumpCmd queues a move of a table's generation on a pipeline: every image
+// of the table becomes a miss and no fill that looked before can store. A
+// table without state in Redis is left alone.
+func BumpCmd(ctx context.Context, pipe redis.Pipeliner, meta string) *redis.Cmd {
+	return bumpScript.EvalSha(ctx, pipe, scriptKeys(meta, nil), NewToken())
+}
+
+// LoadScripts loads the scripts the EvalSha helpers need (after a Redis
+// restart, for example).
+func LoadScripts(ctx context.Context, rdb redis.Scripter) error {
+	for _, s := range []*redis.Script{forgetScript, bumpScript, fillScript} {
+		if err := s.Load(ctx, rdb).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func boolArg(b bool) string {
@@ -196,6 +245,12 @@ func NaiveMirror(ctx context.Context, rdb redis.Scripter, meta string, keys []st
 
 // PeekResult is what one Peek saw.
 type PeekResult struct {
+	// Epoch is set by the caller: the change feed's stream epoch that a
+	// hit's image must have been stored under ("" without a feed). Images
+	// stored under another epoch (or none) are misses: the feed may have
+	// missed changes to them between its streams.
+	Epoch string
+
 	Gen, Incarnation, Seq string // the table's state ("" when absent)
 	Rows                  []PeekRow
 }
@@ -253,9 +308,19 @@ func PeekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys
 			continue
 		}
 		gen, img, ok := strings.Cut(v, " ")
-		if ok && res.Gen != "" && gen == res.Gen {
+		if ok && res.Gen != "" && genMatches(gen, res.Gen, res.Epoch) {
 			r.Hit, r.Image = true, img
 		}
 	}
 	return nil
+}
+
+// genMatches reports whether an image's stored generation part is gen under
+// epoch: "gen" without an epoch, "gen/epoch" with one.
+func genMatches(stored, gen, epoch string) bool {
+	if epoch == "" {
+		return stored == gen
+	}
+	return len(stored) == len(gen)+1+len(epoch) && stored[:len(gen)] == gen &&
+		stored[len(gen)] == '/' && stored[len(gen)+1:] == epoch
 }

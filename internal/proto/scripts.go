@@ -20,8 +20,9 @@ import "github.com/redis/go-redis/v9"
 //   T:t        hash of table-wide write intents, w:<token> = deadline (ms,
 //              server time)
 // Per row, with K its normalised key:
-//   T:v:K      string "<gen> <image>": the row image and the generation it
-//              was stored under
+//   T:v:K      string "<gen> <image>" (or "<gen>/<epoch> <image>" with a
+//              change feed): the row image and the generation (and the
+//              feed's stream epoch) it was stored under
 //   T:n:K      string, the row's version "<s>.<inc>": the table's write
 //              sequence at the last intent placed on the row, release of
 //              one, or dead intent removed, and the incarnation it was
@@ -207,9 +208,10 @@ local function ttlms(x) return math.max(1, tonumber(x)) end
 `
 
 // fillScript stores images read from the database after a miss. ARGV:
-// the gen and s the reader saw, a fresh generation, ttl ms, then per row
-// the n the reader saw ("" for none) and the image ("" = no row: store
-// nothing). An image is stored only if nothing moved since the reader
+// the gen and s the reader saw, a fresh generation, ttl ms, the change
+// feed's epoch the reader knew ("" for none; the image is stored under it),
+// then per row the n the reader saw ("" for none) and the image ("" = no
+// row: store nothing). An image is stored only if nothing moved since the reader
 // looked (see the top of this file). Returns {images stored, keys of the
 // wrong type found and removed}.
 var fillScript = redis.NewScript(prelude + `
@@ -227,16 +229,18 @@ local gen, tlocked = meta(ARGV[3])
 if tlocked or gen ~= ARGV[1] then return done({0, corrupt}) end
 local seq = G.s
 local stored = 0
+local tag = gen
+if ARGV[5] ~= '' then tag = gen .. '/' .. ARGV[5] end
 for j = 1, rows() do
   local v = KEYS[3*j+1]
-  local want, img = ARGV[3 + 2*j], ARGV[4 + 2*j]
+  local want, img = ARGV[4 + 2*j], ARGV[5 + 2*j]
   local st = row(j)
   if st.corrupt then corrupt = corrupt + 1 end
   local n = st.n or ''
   local marked = string.sub(want, -1) == '*'
   if not st.corrupt and not marked and st.intents == 0 and n == want and (want ~= '' or seq == ARGV[2]) then
     if img ~= '' then
-      redis.call('SET', v, gen .. ' ' .. img, 'PX', ttlms(ARGV[4]))
+      redis.call('SET', v, tag .. ' ' .. img, 'PX', ttlms(ARGV[4]))
       if st.c then redis.call('HDEL', KEYS[3*j], 'c') end
       stored = stored + 1
     else
@@ -295,8 +299,10 @@ return done(gen)
 
 // releaseScript runs after the transaction ended (committed, rolled back,
 // or unknown). ARGV: writer token, generation returned by the intent, fresh
-// generation, ttl ms, table-wide (1/0), bump (1/0), then one image per row
-// ("" = store nothing).
+// generation, ttl ms, table-wide (1/0), bump (1/0), the writing
+// transaction's xid ("" = unknown), the change feed's epoch the writer knew
+// at its intent ("" = none; images are stored under it), then one image per
+// row ("" = store nothing).
 //
 // Table-wide: removes the table intent and, with bump, moves the generation.
 // Rows: removes the row intent and sets a new version; stores the
@@ -305,6 +311,9 @@ return done(gen)
 // the one the intent saw. Returns the number of images stored.
 var releaseScript = redis.NewScript(prelude + `
 local gen, tlocked = meta(ARGV[3])
+local xid = ARGV[7]
+local tag = gen
+if ARGV[8] ~= '' then tag = gen .. '/' .. ARGV[8] end
 if ARGV[5] == '1' then
   redis.call('HDEL', KEYS[1], 'w:' .. ARGV[1])
   if ARGV[6] == '1' then setgen(ARGV[3]) end
@@ -324,11 +333,17 @@ for j = 1, rows() do
     setn(j, true)
     keepalive(n, nlife)
   end
-  local img = ARGV[6 + j]
+  local img = ARGV[8 + j]
   if others == 0 then
     if mine == 1 and not st.c and img ~= '' and not tlocked and gen == ARGV[2] then
-      redis.call('SET', v, gen .. ' ' .. img, 'PX', ttlms(ARGV[4]))
+      redis.call('SET', v, tag .. ' ' .. img, 'PX', ttlms(ARGV[4]))
       stored = stored + 1
+      if xid ~= '' then
+        -- The transaction that wrote this image: its echo in the change
+        -- feed keeps it (forgetScript).
+        redis.call('HSET', r, 'x', xid)
+        keepalive(r, GRACE)
+      end
     else
       redis.call('DEL', v)
       if st.c then redis.call('HDEL', r, 'c') end
@@ -341,6 +356,54 @@ for j = 1, rows() do
   end
 end
 return done(stored)
+`)
+
+// forgetScript applies a committed change read from PostgreSQL's log (the
+// change feed) to rows of one table. ARGV: the committing transaction's xid
+// ("" = unknown), a fresh generation. Per row: unless the row has no live
+// intent and holds the image that xid's own release stored (x = xid), its
+// image is deleted and it gets a new version; with a live intent it is
+// marked contended too, so that the intent's release stores nothing (the
+// writer's image may predate this change). A table without state is left
+// alone: nothing of it is cached, and a reader that makes its state later
+// reads the database after this change. Returns the rows invalidated.
+var forgetScript = redis.NewScript(prelude + `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+meta(ARGV[2])
+local xid = ARGV[1]
+local n = 0
+for j = 1, rows() do
+  local r, v = KEYS[3*j], KEYS[3*j+1]
+  local st = row(j)
+  local echo = false
+  if st.intents == 0 and xid ~= '' and not st.corrupt then
+    echo = redis.call('HGET', r, 'x') == xid and redis.call('EXISTS', v) == 1
+  end
+  if not echo then
+    if st.intents > 0 then
+      redis.call('HSET', r, 'c', '1')
+      setn(j, true)
+      keepalive(KEYS[3*j+2], GRACE)
+    else
+      setn(j, false, GRACE)
+    end
+    redis.call('DEL', v)
+    redis.call('HDEL', r, 'x')
+    n = n + 1
+  end
+end
+return done(n)
+`)
+
+// bumpScript moves a table's generation (the change feed: TRUNCATE, a
+// schema change, a change it cannot attribute to rows, a new follower that
+// may have missed changes). ARGV: a fresh generation. A table without state
+// is left alone. Returns 1 when it moved the generation.
+var bumpScript = redis.NewScript(prelude + `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+meta(ARGV[1])
+setgen(ARGV[1])
+return done(1)
 `)
 
 // naiveMirrorScript is NOT part of the protocol: it is the deliberately
