@@ -130,8 +130,8 @@ type feedState struct {
 	checkMu  sync.Mutex
 	checked  bool
 	checkErr error
-	view      atomic.Pointer[feedView]
-	catalogs  atomic.Int64 // catalog changes seen; sessions loaded before reload
+	view     atomic.Pointer[feedView]
+	catalogs atomic.Int64 // catalog changes seen; sessions loaded before reload
 
 	leader       atomic.Bool
 	takeovers    atomic.Int64
