@@ -287,10 +287,14 @@ func (cn *connector) pollFeedOnce(keys feedKeys) {
 		return
 	}
 	val, _ := get.Result()
-	epoch, catalog, _ := strings.Cut(val, " ")
-	catalog, _, _ = strings.Cut(catalog, " ")
+	epoch, catalog, theirs, ok := parseFeedStatus(val)
 	left := ttl.Val()
-	if epoch == "" || left <= 0 {
+	if theirs > cn.cfg.feedMaxLag {
+		// A follower that keeps a longer lag than this process asks for:
+		// its claim holds for this process that much less.
+		left -= theirs - cn.cfg.feedMaxLag
+	}
+	if !ok || left <= 0 {
 		return // no follower's claim holds now: the view expires by itself
 	}
 	prev := f.view.Load()
@@ -315,9 +319,24 @@ func (cn *connector) feedNow() *feedView {
 	return &feedView{}
 }
 
-// feedStatus renders the status a follower publishes.
-func feedStatus(epoch, catalog string, lag time.Duration) string {
-	return epoch + " " + catalog + " " + strconv.FormatInt(lag.Milliseconds(), 10)
+// feedStatus renders the status a follower publishes: its stream's epoch,
+// the catalog token, its lag at the heartbeat and the maximum lag it keeps
+// (in ms).
+func feedStatus(epoch, catalog string, lag, maxLag time.Duration) string {
+	return epoch + " " + catalog + " " + strconv.FormatInt(lag.Milliseconds(), 10) + " " + strconv.FormatInt(maxLag.Milliseconds(), 10)
+}
+
+// parseFeedStatus reads a status; ok is false for anything else.
+func parseFeedStatus(s string) (epoch, catalog string, maxLag time.Duration, ok bool) {
+	f := strings.Fields(s)
+	if len(f) != 4 || f[0] == "" || f[1] == "" {
+		return "", "", 0, false
+	}
+	ms, err := strconv.ParseInt(f[3], 10, 64)
+	if err != nil || ms <= 0 {
+		return "", "", 0, false
+	}
+	return f[0], f[1], time.Duration(ms) * time.Millisecond, true
 }
 
 // FeedStats are the counters of a connector's part in the change feed.

@@ -306,6 +306,11 @@ func (f *follower) receive(ctx context.Context) error {
 					return err
 				}
 				f.walEnd = max(f.walEnd, pkm.ServerWALEnd)
+				if f.tx == nil {
+					// Everything before it was sent and applied: the slot
+					// may let that WAL go.
+					f.applied = max(f.applied, pkm.ServerWALEnd)
+				}
 				if pkm.ReplyRequested {
 					next = time.Time{}
 				}
@@ -358,6 +363,9 @@ func (f *follower) handle(ctx context.Context, msg pglogrepl.Message) error {
 		switch m.Prefix {
 		case "wtcache.tick":
 			if !m.Transactional {
+				if f.tx == nil {
+					f.applied = max(f.applied, m.LSN)
+				}
 				return f.heartbeatBack(ctx, string(m.Content))
 			}
 		case "wtcache.ddl":
@@ -564,6 +572,6 @@ func (f *follower) heartbeatBack(ctx context.Context, tok string) error {
 	}
 	rctx, cancel := cn.redisCtx(ctx)
 	defer cancel()
-	err := cn.cfg.redis.Set(rctx, f.keys.status, feedStatus(f.epoch, f.catalog, lag), left).Err()
+	err := cn.cfg.redis.Set(rctx, f.keys.status, feedStatus(f.epoch, f.catalog, lag, cn.cfg.feedMaxLag), left).Err()
 	return cn.redisErr(nil, err)
 }
