@@ -192,6 +192,15 @@ func feedCheck(ctx context.Context, c *conn, publication string) (database strin
 	if _, ok := c.inner.(*stdlib.Conn); !ok {
 		return fail("cache_feed=on needs the pgx driver (cache_driver=pgx); this connection is a %T", c.inner)
 	}
+	return feedFacts(ctx, c, publication)
+}
+
+// feedFacts reads what the feed needs from the server and says what is
+// missing.
+func feedFacts(ctx context.Context, c *conn, publication string) (database string, err error) {
+	fail := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("%w: %s", ErrFeedUnavailable, fmt.Sprintf(format, args...))
+	}
 	rows, err := c.innerQuery(ctx, `SELECT current_setting('wal_level'), current_database()::text, current_user::text,
 		(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user),
 		(SELECT puballtables FROM pg_publication WHERE pubname = $1),

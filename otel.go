@@ -128,7 +128,27 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 	intents, _ := m.Int64ObservableCounter("wtcache.intents.expired", metric.WithDescription("intents this handle left to expire (same as release failures)"))
 	up, _ := m.Int64ObservableGauge("wtcache.cache.available", metric.WithDescription("1 while Redis answers, 0 while the circuit breaker holds it unreachable (lookups go to PostgreSQL)"))
 	outages, _ := m.Int64ObservableCounter("wtcache.cache.outages", metric.WithDescription("times Redis was found unreachable and the circuit breaker opened"))
+	feedLag, _ := m.Float64ObservableGauge("wtcache.feed.lag", metric.WithUnit("s"), metric.WithDescription("change feed: time from a heartbeat written into PostgreSQL's log until this process's follower read it back (0 when it does not follow)"))
+	feedLagBytes, _ := m.Int64ObservableGauge("wtcache.feed.lag_bytes", metric.WithUnit("By"), metric.WithDescription("change feed: WAL the server has sent past what this process's follower applied"))
+	feedApplied, _ := m.Int64ObservableCounter("wtcache.feed.invalidations", metric.WithDescription("change feed: committed row changes this process's follower applied to Redis"))
+	feedBumps, _ := m.Int64ObservableCounter("wtcache.feed.generation_bumps", metric.WithDescription("change feed: table generations this process's follower moved (TRUNCATE, schema changes, large transactions)"))
+	feedTakeovers, _ := m.Int64ObservableCounter("wtcache.feed.takeovers", metric.WithDescription("change feed: times this process became the follower"))
+	feedFresh, _ := m.Int64ObservableGauge("wtcache.feed.fresh", metric.WithDescription("change feed: 1 while the follower's claim holds and hits may be served, else 0"))
 	t.registered, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if cn.cfg.feed {
+			f := &cn.feed
+			leader := f.leader.Load()
+			lag, lagBytes := 0.0, int64(0)
+			if leader {
+				lag, lagBytes = time.Duration(f.lagNs.Load()).Seconds(), f.lagBytes.Load()
+			}
+			o.ObserveFloat64(feedLag, lag)
+			o.ObserveInt64(feedLagBytes, lagBytes)
+			o.ObserveInt64(feedApplied, f.applied.Load())
+			o.ObserveInt64(feedBumps, f.bumps.Load())
+			o.ObserveInt64(feedTakeovers, f.takeovers.Load())
+			o.ObserveInt64(feedFresh, int64(boolInt(f.view.Load().fresh(time.Now().UnixNano()))))
+		}
 		o.ObserveInt64(dirty, int64(cn.dirtyN.Load()))
 		o.ObserveInt64(up, int64(1-boolInt(cn.brk.down.Load())))
 		o.ObserveInt64(outages, cn.brk.trips.Load())
@@ -139,7 +159,7 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 			return true
 		})
 		return nil
-	}, dirty, intents, ops, up, outages)
+	}, dirty, intents, ops, up, outages, feedLag, feedLagBytes, feedApplied, feedBumps, feedTakeovers, feedFresh)
 	return t
 }
 

@@ -2,6 +2,7 @@ package proto
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,24 +89,56 @@ func TestForgetKeepsTheEcho(t *testing.T) {
 }
 
 // TestForgetDuringIntent: a change read from the log while a write's
-// intent is live (an outside write committed between the writer's commit
-// and its release, or the writer's own echo arriving first) makes the
-// release store nothing: its image may be older than the change.
+// intent is live makes the release store nothing (an outside write that
+// committed between the writer's commit and its release: the writer's
+// image may be older), unless the change is the writer's own commit (its
+// echo came before its release), or the writer does not know its
+// transaction.
 func TestForgetDuringIntent(t *testing.T) {
-	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
-		warm(t, rdb, []string{k1}, "old")
-		w := &writer{token: "w1"}
-		w.intent(t, rdb)
-		if n := forget(t, rdb, "300", k1); n != 1 {
-			t.Fatalf("forget during an intent: %d", n)
-		}
-		if n, err := ReleaseTagged(context.Background(), rdb, meta, []string{k1}, w.token, w.gen, 60000, false, false, [][]byte{[]byte("mine")}, "299", ""); n != 0 || err != nil {
-			t.Fatalf("the release after a change stored %d (%v), want 0", n, err)
-		}
-		if got := hits(peek(t, rdb, k1)); got[0] != "-" {
-			t.Fatalf("after the release: %v, want a miss", got)
-		}
-	})
+	for _, tc := range []struct {
+		name          string
+		seen, release string // the change's xid, the release's
+		stored        int
+	}{
+		{"another transaction", "300", "299", 0},
+		{"its own transaction", "300", "300", 1},
+		{"its own, and another after", "300,301", "300", 0},
+		{"release without a transaction", "300", "", 0},
+		{"change of unknown transaction", "", "300", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+				warm(t, rdb, []string{k1}, "old")
+				w := &writer{token: "w1"}
+				w.intent(t, rdb)
+				for _, x := range strings.Split(tc.seen, ",") {
+					if n := forget(t, rdb, x, k1); n != 1 {
+						t.Fatalf("forget during an intent: %d", n)
+					}
+				}
+				if got := hits(peek(t, rdb, k1)); got[0] != "-" {
+					t.Fatalf("during the intent: %v, want a miss", got)
+				}
+				n, err := ReleaseTagged(context.Background(), rdb, meta, []string{k1}, w.token, w.gen, 60000, false, false, [][]byte{[]byte("mine")}, tc.release, "")
+				if n != tc.stored || err != nil {
+					t.Fatalf("the release stored %d (%v), want %d", n, err, tc.stored)
+				}
+				want := "-"
+				if tc.stored == 1 {
+					want = "mine"
+				}
+				if got := hits(peek(t, rdb, k1)); got[0] != want {
+					t.Fatalf("after the release: %v, want %s", got, want)
+				}
+				// The markers go with the release: the next write is clean.
+				w2 := &writer{token: "w2"}
+				w2.intent(t, rdb)
+				if n, _ := ReleaseTagged(context.Background(), rdb, meta, []string{k1}, w2.token, w2.gen, 60000, false, false, [][]byte{[]byte("next")}, "400", ""); n != 1 {
+					t.Fatal("a marker outlived its release")
+				}
+			})
+		})
+	}
 }
 
 // TestForgetWithoutState: a table nothing of which is cached is left

@@ -186,7 +186,12 @@ local function row(j, own)
     if string.sub(f, 1, 2) == 'i:' then
       if tonumber(h[i+1]) and tonumber(h[i+1]) > now() then st.intents = st.intents + 1
       else redis.call('HDEL', r, f); dead = true end
-    elseif f == 'c' then st.c = true end
+    elseif f == 'c' then st.c = true
+    elseif string.sub(f, 1, 2) == 'f:' then
+      -- A change the feed read while an intent was live, by transaction.
+      st.feed = st.feed or {}
+      st.feed[string.sub(f, 3)] = true
+    end
   end
   if own then return st end
   local nv, bad = getstr(n)
@@ -334,8 +339,17 @@ for j = 1, rows() do
     keepalive(n, nlife)
   end
   local img = ARGV[8 + j]
+  -- Changes the feed read during the intent: only this write's own
+  -- commit (its echo) leaves the image storable.
+  local foreign = false
+  if st.feed then
+    for x, _ in pairs(st.feed) do
+      if x ~= xid or xid == '' then foreign = true end
+      if others == 0 then redis.call('HDEL', r, 'f:' .. x) end
+    end
+  end
   if others == 0 then
-    if mine == 1 and not st.c and img ~= '' and not tlocked and gen == ARGV[2] then
+    if mine == 1 and not st.c and not foreign and img ~= '' and not tlocked and gen == ARGV[2] then
       redis.call('SET', v, tag .. ' ' .. img, 'PX', ttlms(ARGV[4]))
       stored = stored + 1
       if xid ~= '' then
@@ -362,9 +376,10 @@ return done(stored)
 // change feed) to rows of one table. ARGV: the committing transaction's xid
 // ("" = unknown), a fresh generation. Per row: unless the row has no live
 // intent and holds the image that xid's own release stored (x = xid), its
-// image is deleted and it gets a new version; with a live intent it is
-// marked contended too, so that the intent's release stores nothing (the
-// writer's image may predate this change). A table without state is left
+// image is deleted and it gets a new version; with a live intent the change
+// is recorded as f:<xid>, and a release stores its image only if every such
+// change is its own transaction's commit (otherwise the writer's image may
+// predate the change). A table without state is left
 // alone: nothing of it is cached, and a reader that makes its state later
 // reads the database after this change. Returns the rows invalidated.
 var forgetScript = redis.NewScript(prelude + `
@@ -381,7 +396,10 @@ for j = 1, rows() do
   end
   if not echo then
     if st.intents > 0 then
-      redis.call('HSET', r, 'c', '1')
+      -- A live intent's release must not store an image older than this
+      -- change; if this change is that write's own commit, it may.
+      if xid ~= '' then redis.call('HSET', r, 'f:' .. xid, '1')
+      else redis.call('HSET', r, 'c', '1') end
       setn(j, true)
       keepalive(KEYS[3*j+2], GRACE)
     else
