@@ -97,7 +97,9 @@ func TestFollowerKeys(t *testing.T) {
 	}
 	null := &pglogrepl.TupleDataColumn{DataType: pglogrepl.TupleDataTypeNull}
 	toast := &pglogrepl.TupleDataColumn{DataType: pglogrepl.TupleDataTypeToast}
-	tuple := func(cols ...*pglogrepl.TupleDataColumn) *pglogrepl.TupleData { return &pglogrepl.TupleData{Columns: cols} }
+	tuple := func(cols ...*pglogrepl.TupleDataColumn) *pglogrepl.TupleData {
+		return &pglogrepl.TupleData{Columns: cols}
+	}
 	const u = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
 	for _, tc := range []struct {
 		name   string
