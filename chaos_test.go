@@ -71,6 +71,7 @@ type chaosOptions struct {
 	checkTimeout time.Duration
 	broken       bool // BreakProtocol on every connector
 	brokenFills  bool // breakFills on every connector
+	feed         bool // cache_feed=on on every handle
 }
 
 const (
@@ -226,12 +227,17 @@ func newChaosRun(t *testing.T, o chaosOptions) *chaosRun {
 			redisURL = "redis://" + r.redisPx.Addr() + "/0?max_retries=-1"
 		}
 		env := itEnv{dbURL: dbURL, redisURL: redisURL, rdb: r.rdb}
-		db, c := env.open(t, r.prefix,
-			"cache_timeout="+chaosRedisTimeout.String(),
-			"cache_intent_lifetime="+chaosIntentLifetime.String(),
-			"cache_failure="+o.failure,
-			"cache_tables="+r.ct+","+r.at,
-			"application_name="+r.app)
+		params := []string{
+			"cache_timeout=" + chaosRedisTimeout.String(),
+			"cache_intent_lifetime=" + chaosIntentLifetime.String(),
+			"cache_failure=" + o.failure,
+			"cache_tables=" + r.ct + "," + r.at,
+			"application_name=" + r.app,
+		}
+		if o.feed {
+			params = append(params, "cache_feed=on", "cache_feed_max_lag="+feedTestLag.String())
+		}
+		db, c := env.open(t, r.prefix, params...)
 		db.SetMaxOpenConns(4)
 		db.SetMaxIdleConns(4)
 		if o.broken {
@@ -856,6 +862,13 @@ func (r *chaosRun) compareRedis(ctx context.Context, db map[string]int64, when s
 		if tag, ok := strings.CutSuffix(k, ":g"); ok {
 			st, _ := r.rdb.Get(ctx, k).Result()
 			gens[tag], _, _ = strings.Cut(st, " ")
+			if r.o.feed {
+				// Images are stored under the feed's epoch: only those of
+				// the current one are reachable.
+				status, _ := r.rdb.Get(ctx, r.feedStatusKey(ctx)).Result()
+				epoch, _, _, _ := parseFeedStatus(status)
+				gens[tag] += "/" + epoch
+			}
 		}
 	}
 	var vs []chaosViolation
@@ -907,6 +920,13 @@ func (r *chaosRun) compareRedis(ctx context.Context, db map[string]int64, when s
 	return vs
 }
 
+// feedStatusKey is the change feed's status key of the run's database.
+func (r *chaosRun) feedStatusKey(ctx context.Context) string {
+	var database string
+	_ = r.plain.QueryRowContext(ctx, `SELECT current_database()`).Scan(&database)
+	return "{" + r.prefix + ":" + database + "}:feed:status"
+}
+
 // report fails the test with every violation, the fault log and the
 // statistics.
 func (r *chaosRun) report(res chaosResult) {
@@ -946,9 +966,26 @@ func (r *chaosRun) report(res chaosResult) {
 // TTL, so the workload runs through one handle, whose history must be
 // linearizable, and G4 is checked at the end as under fail.
 func TestChaos(t *testing.T) {
-	for _, failure := range []string{"fail", "fallback"} {
-		t.Run(failure, func(t *testing.T) {
-			r := newChaosRun(t, chaosOptionsFor(failure))
+	for _, v := range []struct {
+		failure string
+		feed    bool
+	}{{"fail", false}, {"fallback", false}, {"fail", true}} {
+		name := v.failure
+		if v.feed {
+			name += "+feed"
+		}
+		t.Run(name, func(t *testing.T) {
+			o := chaosOptionsFor(v.failure)
+			if v.feed {
+				feedServices(t)
+				o.feed = true
+				if !chaosLong() {
+					// The faults that matter to the feed: Redis lost (the
+					// lease and the status with it), PostgreSQL cut.
+					o.faults = []string{"calm", "redis-kill", "pg-terminate", "pg-proxy-flap"}
+				}
+			}
+			r := newChaosRun(t, o)
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
 			r.report(r.run(seed))
