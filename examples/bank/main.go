@@ -29,7 +29,11 @@
 //  3. phase 2, once per failure policy (fail, then fallback): the same
 //     traffic, with the cache server taken down for -outage in the middle
 //     (the program reaches Redis through its own TCP proxy and cuts it),
-//     and what the policy did about it.
+//     and what the policy did about it;
+//  4. phase 3, on a server with wal_level=logical: a support engineer
+//     moves money between two accounts in psql (plain pgx), and a handle
+//     with the change feed (cache_feed=on) serves the new balance within
+//     milliseconds, while one without it serves the old one until its TTL.
 //
 // After each phase it checks that the total is intact through plain pgx and
 // through wtcache, and that every account read through each handle equals
@@ -129,6 +133,11 @@ func run(ctx context.Context, cfg config) error {
 		if err := e.outagePhase(ctx, policy, v); err != nil {
 			return err
 		}
+	}
+
+	// Phase 3: a write made outside wtcache, with and without the feed.
+	if err := e.feedPhase(ctx, v); err != nil {
+		return err
 	}
 
 	section(out, "Summary")
