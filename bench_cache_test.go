@@ -22,7 +22,7 @@ import (
 
 const benchRows = 200000
 
-func benchSetup(b *testing.B) (plain, cached *sql.DB, rdb *redis.Client, conn driver.Connector) {
+func benchSetup(b *testing.B, extra ...string) (plain, cached *sql.DB, rdb *redis.Client, conn driver.Connector) {
 	b.Helper()
 	env := requireIntegration(b)
 	plain = openDB(b, "pgx", env.DatabaseURL)
@@ -39,7 +39,7 @@ func benchSetup(b *testing.B) (plain, cached *sql.DB, rdb *redis.Client, conn dr
 			b.Fatal(err)
 		}
 	}
-	db, c, r := openCachedDSN(b, env)
+	db, c, r := openCachedDSN(b, env, extra...)
 	for _, d := range []*sql.DB{plain, db} {
 		d.SetMaxOpenConns(1)
 		d.SetMaxIdleConns(1)
@@ -53,11 +53,11 @@ func benchSetup(b *testing.B) (plain, cached *sql.DB, rdb *redis.Client, conn dr
 // openCachedDSN opens wtcache the way an application adopts it, through a
 // DSN with cache_ parameters (so wtcache builds its own Redis client), and
 // a separate go-redis client with default options for the baselines.
-func openCachedDSN(b *testing.B, env integrationEnv) (*sql.DB, driver.Connector, *redis.Client) {
+func openCachedDSN(b *testing.B, env integrationEnv, extra ...string) (*sql.DB, driver.Connector, *redis.Client) {
 	b.Helper()
 	prefix := fmt.Sprintf("bench-%s-%d", b.Name(), time.Now().UnixNano())
 	rdb := testRedis(b, env, prefix)
-	dsn := wtcacheDSN(b, env.DatabaseURL, env.RedisURL, "cache_prefix="+url.QueryEscape(prefix))
+	dsn := wtcacheDSN(b, env.DatabaseURL, env.RedisURL, append([]string{"cache_prefix=" + url.QueryEscape(prefix)}, extra...)...)
 	probe, err := sql.Open(wtcache.DriverName, dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -134,6 +134,40 @@ const pkSelect = "SELECT id, owner, balance, updated_at FROM wt_bench_accounts W
 func BenchmarkHitVsRedis(b *testing.B) {
 	_, db, rdb, c := benchSetup(b)
 	ctx := context.Background()
+	if err := scanAccount(db.QueryRowContext(ctx, pkSelect, 1)); err != nil {
+		b.Fatal(err)
+	}
+	wtcache.Settle(c)
+	key := entryKey(b, rdb, 1)
+	benchRatio(b, "hit/redis",
+		func(int) error { _, err := rdb.Get(ctx, key).Bytes(); return err },
+		func(int) error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 1)) })
+}
+
+// BenchmarkHitVsRedisFeed is BenchmarkHitVsRedis with the change feed on:
+// the fence costs a hit no round trip (the follower's claim is polled in
+// the background), so hit/redis should not move. It needs a server with
+// wal_level=logical and skips elsewhere.
+func BenchmarkHitVsRedisFeed(b *testing.B) {
+	env := requireIntegration(b)
+	plain := openDB(b, "pgx", env.DatabaseURL)
+	var level string
+	if err := plain.QueryRow("SHOW wal_level").Scan(&level); err != nil || level != "logical" {
+		b.Skipf("the change feed needs wal_level=logical (%s, %v)", level, err)
+	}
+	if err := wtcache.SetupFeed(context.Background(), plain, ""); err != nil {
+		b.Fatal(err)
+	}
+	_, db, rdb, c := benchSetup(b, "cache_feed=on")
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if s, _ := wtcache.FeedStatsOf(c); s.Fresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the feed did not start")
+		}
+	}
 	if err := scanAccount(db.QueryRowContext(ctx, pkSelect, 1)); err != nil {
 		b.Fatal(err)
 	}
