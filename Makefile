@@ -24,6 +24,7 @@ help:
 	@echo "make demo-quickstart   run $(QUICKSTART) (needs PostgreSQL and Redis)"
 	@echo "make test-recognizer   differential test of internal/recognize against PostgreSQL's grammar (recognizetest/, cgo)"
 	@echo "make chaos             long form of the consistency checker (TestChaos*: faults, porcupine) on 127.0.0.1, minutes"
+	@echo "make feed-long         long form of the change feed's outside-writer checker (TestFeedChecker), minutes"
 
 test:
 	$(GO) test -race -count=1 ./...
@@ -80,3 +81,13 @@ chaos:
 	WTCACHE_TEST_DATABASE='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
 	WTCACHE_TEST_REDIS='redis://127.0.0.1:6379/15' \
 	WTCACHE_CHAOS_LONG=1 $(GO) test -race -count=1 -run 'TestChaos' -timeout 30m -v .
+
+# The long form of the change feed's outside-writer checker: five rounds of
+# its faults, with longer phases. Set WTCACHE_PG_RESTART to a command that
+# restarts PostgreSQL to include real restarts (.ci/run sets it for CI's
+# short form).
+.PHONY: feed-long
+feed-long:
+	WTCACHE_TEST_DATABASE='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+	WTCACHE_TEST_REDIS='redis://127.0.0.1:6379/15' \
+	WTCACHE_FEED_LONG=1 $(GO) test -race -count=1 -run 'TestFeedChecker' -timeout 30m -v .

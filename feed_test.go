@@ -107,6 +107,8 @@ type feedChecker struct {
 	faults  []string
 	faultAt []int64
 	start   time.Time
+	paused  atomic.Bool // writers hold off (for an audit)
+	audits  []string    // differences found by the audits after each fault
 }
 
 func newFeedChecker(t *testing.T, feedOn bool) *feedChecker {
@@ -353,6 +355,9 @@ func (k *feedChecker) write(ctx context.Context, stop <-chan struct{}, wg *sync.
 				return
 			}
 			record(row, count(row)+1)
+			for k.paused.Load() {
+				time.Sleep(5 * time.Millisecond)
+			}
 			time.Sleep(time.Duration(2+rng.IntN(8)) * time.Millisecond)
 		}
 	}
@@ -550,6 +555,9 @@ func (k *feedChecker) run(faults bool) feedResult {
 	var wg sync.WaitGroup
 	k.write(ctx, stop, &wg)
 	phase := func() { time.Sleep(1500 * time.Millisecond) }
+	if feedLong() {
+		phase = func() { time.Sleep(5 * time.Second) }
+	}
 	phase()
 	if faults {
 		rdb := redis.NewClient(&redis.Options{Addr: k.rs.addr()})
@@ -557,6 +565,16 @@ func (k *feedChecker) run(faults bool) feedResult {
 		// Each fault: the sparse rows cached, their readers stopped, the
 		// fault, one sparse row written while no stream may be reading,
 		// the readers let back once a new stream serves.
+		// After each fault: the writers pause, and once the bound has
+		// passed every image a reader could be served equals its row.
+		settle := func(after string) {
+			k.paused.Store(true)
+			time.Sleep(k.maxLag + 200*time.Millisecond)
+			for _, d := range k.audit(ctx, rdb) {
+				k.audits = append(k.audits, after+": "+d)
+			}
+			k.paused.Store(false)
+		}
 		around := func(inject func()) {
 			k.sparseReads(true)
 			time.Sleep(300 * time.Millisecond)
@@ -567,40 +585,54 @@ func (k *feedChecker) run(faults bool) feedResult {
 			k.newStream(rdb, prev)
 			k.sparseReads(true)
 			phase()
+			settle(k.faults[len(k.faults)-1])
 		}
-		around(func() {
-			n, _ := k.waitLeader(ctx)
-			k.fault("kill -9 the follower's process (child %d)", n)
-			k.mu.Lock()
-			_ = k.kids[n].Process.Kill()
-			delete(k.kids, n)
-			k.mu.Unlock()
-			k.startKid()
-			k.checkSlots(ctx, "after the kill")
-		})
-		around(func() {
-			n, pid := k.waitLeader(ctx)
-			k.fault("terminate the follower's replication connection (child %d, backend %d)", n, pid)
-			mustExec(t, k.plain, `SELECT pg_terminate_backend($1)`, pid)
-		})
-		k.sparseReads(true)
-		k.fault("restart Redis")
-		k.rs.kill()
-		time.Sleep(300 * time.Millisecond)
-		if err := k.rs.restart(); err != nil {
-			t.Fatal(err)
+		rounds := 1
+		if feedLong() {
+			rounds = 5
 		}
-		phase()
-		around(func() {
-			k.fault("terminate every connection of the readers (PostgreSQL restarting, as they see it)")
-			mustExec(t, k.plain, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'feedck_%'`)
-			if cmd := os.Getenv("WTCACHE_PG_RESTART"); cmd != "" {
-				k.fault("restart PostgreSQL: %s", cmd)
-				if out, err := exec.Command("sh", "-c", cmd).CombinedOutput(); err != nil {
-					t.Fatalf("%s: %v\n%s", cmd, err, out)
+		for range rounds {
+			around(func() {
+				n, pid := k.waitLeader(ctx)
+				var slot string
+				if err := k.plain.QueryRowContext(ctx, `SELECT slot_name FROM pg_replication_slots WHERE active_pid = $1`, pid).Scan(&slot); err != nil {
+					t.Fatalf("the follower's slot: %v", err)
 				}
+				k.fault("kill -9 the follower's process (child %d, slot %s)", n, slot)
+				k.mu.Lock()
+				_ = k.kids[n].Process.Kill()
+				delete(k.kids, n)
+				k.mu.Unlock()
+				k.startKid()
+				k.checkSlots(ctx, slot)
+			})
+			around(func() {
+				n, pid := k.waitLeader(ctx)
+				k.fault("terminate the follower's replication connection (child %d, backend %d)", n, pid)
+				mustExec(t, k.plain, `SELECT pg_terminate_backend($1)`, pid)
+			})
+			k.sparseReads(true)
+			k.fault("restart Redis")
+			k.rs.kill()
+			time.Sleep(300 * time.Millisecond)
+			if err := k.rs.restart(); err != nil {
+				t.Fatal(err)
 			}
-		})
+			phase()
+			settle("restart Redis")
+			around(func() {
+				if cmd := os.Getenv("WTCACHE_PG_RESTART"); cmd != "" {
+					k.fault("restart PostgreSQL: %s", cmd)
+					if out, err := exec.Command("sh", "-c", cmd).CombinedOutput(); err != nil {
+						t.Fatalf("%s: %v\n%s", cmd, err, out)
+					}
+					k.waitPG(ctx)
+				} else {
+					k.fault("terminate every connection of the readers (PostgreSQL restarting, as they see it; set WTCACHE_PG_RESTART to restart it)")
+					mustExec(t, k.plain, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'feedck_%'`)
+				}
+			})
+		}
 	}
 	close(stop)
 	wg.Wait()
@@ -611,24 +643,58 @@ func (k *feedChecker) run(faults bool) feedResult {
 	return res
 }
 
-// checkSlots shows what a killed follower leaves: its temporary slot goes
-// with its session, so no wtcache slot stays inactive.
-func (k *feedChecker) checkSlots(ctx context.Context, when string) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var inactive, all int
-		if err := k.plain.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE NOT active), count(*) FROM pg_replication_slots WHERE slot_name LIKE 'wtcache\_%'`).Scan(&inactive, &all); err != nil {
-			k.t.Fatal(err)
-		}
-		if inactive == 0 {
-			k.t.Logf("slots %s: %d wtcache slots, all active (temporary ones of live followers)", when, all)
-			return
-		}
+// waitPG waits until PostgreSQL answers again after a restart.
+func (k *feedChecker) waitPG(ctx context.Context) {
+	deadline := time.Now().Add(30 * time.Second)
+	for k.plain.PingContext(ctx) != nil {
 		if time.Now().After(deadline) {
-			k.t.Errorf("slots %s: %d inactive wtcache slots remain 10 s after the follower's process was killed", when, inactive)
-			return
+			k.t.Fatal("PostgreSQL does not answer 30 s after its restart")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func feedLong() bool { return os.Getenv("WTCACHE_FEED_LONG") == "1" }
+
+// checkSlots shows what a killed follower leaves: its temporary slot goes
+// with its session, so nothing of it stays to hold WAL.
+func (k *feedChecker) checkSlots(ctx context.Context, slot string) {
+	start := time.Now()
+	for {
+		var exists bool
+		var others []string
+		rows, err := k.plain.QueryContext(ctx, `SELECT slot_name, temporary, active FROM pg_replication_slots WHERE slot_name LIKE 'wtcache\_%'`)
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		for rows.Next() {
+			var name string
+			var temp, active bool
+			if err := rows.Scan(&name, &temp, &active); err != nil {
+				k.t.Fatal(err)
+			}
+			if name == slot {
+				exists = true
+			} else {
+				others = append(others, fmt.Sprintf("%s (temporary %v, active %v)", name, temp, active))
+			}
+		}
+		rows.Close()
+		if !exists {
+			k.t.Logf("the killed follower's slot %s was gone %v after the kill; wtcache slots left: %v",
+				slot, time.Since(start).Round(time.Millisecond), others)
+			for _, o := range others {
+				if !strings.Contains(o, "temporary true") {
+					k.t.Errorf("a wtcache slot that is not temporary: %s", o)
+				}
+			}
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			k.t.Errorf("the killed follower's slot %s still exists 10 s after the kill", slot)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -651,8 +717,9 @@ func TestFeedChecker(t *testing.T) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: k.rs.addr()})
 	defer rdb.Close()
-	if diffs := k.audit(context.Background(), rdb); len(diffs) > 0 {
-		t.Errorf("audit after the run: %d differences:\n  %s", len(diffs), strings.Join(diffs, "\n  "))
+	diffs := append(k.audits, k.audit(context.Background(), rdb)...)
+	if len(diffs) > 0 {
+		t.Errorf("audits after each fault and after the run: %d differences:\n  %s", len(diffs), strings.Join(diffs, "\n  "))
 	}
 }
 
