@@ -27,6 +27,9 @@ type plan struct {
 	ddl     bool
 	txOp    recognize.TxOp // the single statement's transaction op, if KindTx
 	commits bool           // some statement is COMMIT (or END)
+	// txControl: some statement is transaction control (BEGIN, COMMIT,
+	// ROLLBACK, SAVEPOINT, PREPARE TRANSACTION, ...).
+	txControl bool
 
 	mu    sync.Mutex
 	bound map[uint32]bindEntry // by table OID
@@ -42,6 +45,7 @@ func newPlan(query string) *plan {
 		switch s.Kind {
 		case recognize.KindRead:
 		case recognize.KindTx:
+			p.txControl = true
 			if len(p.class.Statements) == 1 {
 				p.txOp = s.Tx
 			}

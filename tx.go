@@ -38,6 +38,12 @@ func (t *tx) Commit() (err error) {
 	defer func() { o.end(err) }()
 	ts := c.pending
 	c.pending, c.tx = nil, nil
+	status := c.txStatus()
+	if status == 'E' {
+		// The transaction failed: the server answers COMMIT with ROLLBACK,
+		// so nothing is guarded, mirrored or invalidated.
+		ts = nil
+	}
 	if len(ts) > 0 {
 		o.outcome(ctx, "write", "")
 	} else {
@@ -50,7 +56,10 @@ func (t *tx) Commit() (err error) {
 	}
 	err = c.c.step(ctx, SpanDBCommit, func(context.Context) error { return t.inner.Commit() })
 	if after != nil {
-		c.finish(after, err)
+		// Images only where the server reported the transaction healthy
+		// before COMMIT (a driver that does not tell mirrors nothing).
+		images := status == 'T'
+		c.finish(func(ok bool) { after(ok && images) }, err)
 	}
 	return err
 }

@@ -108,15 +108,23 @@ func (ts targets) dropImages() {
 }
 
 // inTx reports whether the session is inside a transaction, whether begun
-// through database/sql or by a BEGIN statement.
+// through database/sql or by a BEGIN statement. With pgx it is what the
+// server last reported.
 func (c *conn) inTx() bool {
-	if c.tx != nil || c.manualTx {
-		return true
+	if s := c.txStatus(); s != 0 {
+		return s != 'I'
 	}
+	return c.tx != nil || c.manualTx
+}
+
+// txStatus is the transaction status the server reported with its last
+// ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in a failed
+// transaction; 0 when the inner driver does not tell (not pgx).
+func (c *conn) txStatus() byte {
 	if sc, ok := c.inner.(*stdlib.Conn); ok {
-		return sc.Conn().PgConn().TxStatus() != 'I'
+		return sc.Conn().PgConn().TxStatus()
 	}
-	return false
+	return 0
 }
 
 // resolveTargets lists the cached tables (and rows) a statement may change.
@@ -466,6 +474,7 @@ func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValu
 		return nil, nil, err
 	}
 	m = c.mirrorFor(p, ts, args)
+	status := c.txStatus()
 	if c.inTx() && !p.commits {
 		if c.pending == nil {
 			c.pending = targets{}
@@ -478,15 +487,51 @@ func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValu
 		c.pending.merge(ts)
 		return nil, nil, nil
 	}
+	// What committed is decided by the server's facts, never by the text:
+	// images are stored only for a statement that ran on its own in
+	// autocommit, or for a plain COMMIT of a transaction the server
+	// reported healthy. A COMMIT of a failed transaction rolls back;
+	// chained, prepared (two-phase) and in-string transaction control
+	// commit what nobody can see here: their rows are invalidated instead.
+	images := status != 0
+	if p.commits {
+		if status == 'E' {
+			// The server answers ROLLBACK: nothing commits.
+			c.pending = nil
+			return nil, m, nil
+		}
+		images = images && p.txOp == recognize.TxCommit && status == 'T'
+	}
+	if p.txControl && len(p.class.Statements) > 1 {
+		images = false
+	}
 	if c.pending != nil {
 		pending := c.pending
 		c.pending = nil
 		pending.merge(ts)
 		ts = pending
 	}
-	after, err = c.guard(ctx, ts)
+	release, err := c.guard(ctx, ts)
 	if err != nil {
 		return nil, nil, err
+	}
+	if release == nil {
+		return nil, m, nil
+	}
+	after = func(ok bool) {
+		if s := c.txStatus(); s == 'T' || s == 'E' || (s == 0 && c.manualTx) {
+			// The statement left a transaction open (BEGIN sent in the
+			// same string): its writes commit later. Invalidate them now
+			// and guard them again at that commit.
+			release(false)
+			if c.pending == nil {
+				c.pending = targets{}
+			}
+			ts.dropImages()
+			c.pending.merge(ts)
+			return
+		}
+		release(ok && images)
 	}
 	return after, m, nil
 }
@@ -651,6 +696,29 @@ func (c *conn) afterStatement(p *plan) {
 	}
 	if p.session {
 		c.sess.reset()
+	}
+	if p.txControl && len(p.class.Statements) > 1 {
+		// ROLLBACK, ROLLBACK TO, BEGIN inside one string: which writes
+		// survive is not known; their rows are invalidated at commit, none
+		// mirrored. Without the server's status, a BEGIN anywhere in it
+		// may have left a transaction open.
+		if c.pending != nil {
+			c.pending.dropImages()
+		}
+		c.sess.reset()
+		if c.txStatus() == 0 {
+			for _, s := range p.class.Statements {
+				if s.Kind == recognize.KindTx && s.Tx == recognize.TxBegin {
+					c.manualTx = true
+				}
+			}
+		}
+	}
+	if c.txStatus() == 'I' {
+		// The server says no transaction is open: whatever was pending
+		// either committed under its intents (a COMMIT guarded it) or
+		// rolled back.
+		c.pending, c.manualTx = nil, false
 	}
 	switch p.txOp {
 	case recognize.TxRollbackTo:
