@@ -92,6 +92,7 @@ type telemetry struct {
 	queryText  bool
 	base       []attribute.KeyValue
 	opCounts   sync.Map // opKey -> *opCount
+	nOpCounts  atomic.Int64
 	stepDur    metric.Float64Histogram
 	relFail    metric.Int64Counter
 	corrupt    metric.Int64Counter
@@ -216,12 +217,25 @@ func (t *telemetry) countOp(ctx context.Context, table, op, outcome, reason stri
 	t.opCount(table, op, outcome, reason).n.Add(1)
 }
 
+// maxOpCounts bounds the attribute sets counted: table names come from
+// statement texts, so an application that names many tables would
+// otherwise grow the metric without bound. Beyond it, tables count as
+// "_other".
+const maxOpCounts = 4096
+
 // opCount returns the counter of one attribute set.
 func (t *telemetry) opCount(table, op, outcome, reason string) *opCount {
 	k := opKey{table, op, outcome, reason}
 	if v, ok := t.opCounts.Load(k); ok {
 		return v.(*opCount)
 	}
+	if t.nOpCounts.Load() >= maxOpCounts && table != "" {
+		k.table, table = "_other", "_other"
+		if v, ok := t.opCounts.Load(k); ok {
+			return v.(*opCount)
+		}
+	}
+	t.nOpCounts.Add(1)
 	attrs := []attribute.KeyValue{attrOutcome.String(outcome)}
 	if table != "" {
 		attrs = append(attrs, attrDBCollection.String(table))

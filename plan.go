@@ -92,14 +92,24 @@ func newPlan(query string) *plan {
 	return p
 }
 
-// planCache is a bounded map from statement text to plan. Applications that
-// inline literals (bun) send a new text for every key; when the map is full
-// a quarter of it is dropped, so memory stays bounded.
+// planCache is a map from statement text to plan, bounded in count and in
+// bytes. Applications that inline literals (bun) send a new text for every
+// key; when the map is full a quarter of it is dropped, so memory stays
+// bounded. A text longer than maxPlanText is classified every time and
+// never kept: its classification costs no more than sending it.
 type planCache struct {
-	mu    sync.RWMutex
-	max   int
-	plans map[string]*plan
+	mu       sync.RWMutex
+	max      int
+	maxBytes int
+	bytes    int
+	plans    map[string]*plan
 }
+
+const (
+	maxPlanText       = 16 << 10
+	defaultPlanBytes  = 16 << 20
+	planOverheadBytes = 512 // a plan's own size beside its text, roughly
+)
 
 func (pc *planCache) get(query string) *plan {
 	pc.mu.RLock()
@@ -109,20 +119,34 @@ func (pc *planCache) get(query string) *plan {
 		return p
 	}
 	p = newPlan(query)
+	if len(query) > maxPlanText {
+		return p
+	}
+	maxBytes := pc.maxBytes
+	if maxBytes <= 0 {
+		maxBytes = defaultPlanBytes
+	}
 	pc.mu.Lock()
 	if pc.plans == nil {
 		pc.plans = make(map[string]*plan)
 	}
-	if len(pc.plans) >= pc.max {
-		drop := pc.max/4 + 1
+	size := len(query) + planOverheadBytes
+	for len(pc.plans) > 0 && (len(pc.plans) >= pc.max || pc.bytes+size > maxBytes) {
+		drop := len(pc.plans)/4 + 1
 		for k := range pc.plans { // map order is random
+			pc.bytes -= len(k) + planOverheadBytes
 			delete(pc.plans, k)
 			if drop--; drop == 0 {
 				break
 			}
 		}
 	}
+	if old, ok := pc.plans[query]; ok {
+		pc.mu.Unlock()
+		return old
+	}
 	pc.plans[query] = p
+	pc.bytes += size
 	pc.mu.Unlock()
 	return p
 }

@@ -162,6 +162,9 @@ func (c *conn) innerQuery(ctx context.Context, query string, args ...any) ([][]d
 
 var errNoQueryer = errors.New("wtcache: inner connection has no QueryerContext")
 
+// maxSessionNames bounds the table names a connection keeps resolved.
+const maxSessionNames = 1024
+
 // ensureSession loads the session's database (keys are namespaced by it).
 func (c *conn) ensureSession(ctx context.Context) error {
 	inTx := c.inTx()
@@ -190,6 +193,12 @@ func (c *conn) table(ctx context.Context, t recognize.Table) (*tableInfo, error)
 	}
 	oid, ok := c.sess.resolved[t]
 	if !ok {
+		if len(c.sess.resolved) >= maxSessionNames {
+			// A cache, bounded: an application that names many tables
+			// resolves them again.
+			clear(c.sess.resolved)
+			clear(c.sess.canSelect)
+		}
 		rows, err := c.innerQuery(ctx, `SELECT coalesce(to_regclass($1)::oid, 0)::int8,
 			coalesce(has_table_privilege(to_regclass($1), 'SELECT'), false)`, quoteTable(t))
 		if err != nil {

@@ -189,7 +189,10 @@ func (c *conn) tagKeys(ti *tableInfo) tagKeys {
 	return t
 }
 
-// addTarget adds ti (and, through cascading foreign keys, its children).
+// addTarget adds ti, and every table its write may reach through
+// inheritance, partitions and cascading foreign keys: the closure is
+// computed as a fixed point over a visited set, so self-references, cycles
+// and long chains end in time linear in the tables reached.
 func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *recognize.Statement, args []driver.NamedValue, single bool) {
 	if ti.cacheable {
 		t := ts.table(ti, c.tag(ti))
@@ -202,31 +205,42 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 			t.tableWide = true
 		}
 	}
-	for _, d := range ti.descendants {
-		// A write through an inheritance parent or a partitioned table
-		// changes rows of its children.
-		if _, seen := ts[d]; seen {
-			continue
+	visited := map[uint32]bool{ti.oid: true}
+	type step struct {
+		ti    *tableInfo
+		first bool // the statement's own table: its cascades depend on what it does
+	}
+	queue := []step{{ti, true}}
+	reach := func(oid uint32) {
+		if visited[oid] {
+			return
 		}
-		if dti := c.loadKnown(ctx, d); dti != nil && dti.cacheable {
+		visited[oid] = true
+		dti := c.loadKnown(ctx, oid)
+		if dti == nil {
+			return
+		}
+		if dti.cacheable {
 			ts.table(dti, c.tag(dti)).tableWide = true
 		}
+		queue = append(queue, step{dti, false})
 	}
-	for _, cs := range ti.cascades {
-		if !cascades(cs, s) {
-			continue
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		// A write through an inheritance parent or a partitioned table
+		// changes rows of its children.
+		for _, d := range cur.ti.descendants {
+			reach(d)
 		}
-		if _, seen := ts[cs.child]; seen {
-			continue
+		for _, cs := range cur.ti.cascades {
+			// The statement's own table fires an action only for what it
+			// does; a table reached by an action may fire any of its own.
+			if cur.first && !cascades(cs, s) {
+				continue
+			}
+			reach(cs.child)
 		}
-		cti := c.loadKnown(ctx, cs.child)
-		if cti == nil {
-			continue
-		}
-		if cti.cacheable {
-			ts.table(cti, c.tag(cti)).tableWide = true
-		}
-		c.addTarget(ctx, ts, cti, &recognize.Statement{Kind: recognize.KindWrite}, nil, false)
 	}
 }
 
