@@ -232,6 +232,8 @@ func newChaosRun(t *testing.T, o chaosOptions) *chaosRun {
 			"cache_intent_lifetime=" + chaosIntentLifetime.String(),
 			"cache_failure=" + o.failure,
 			"cache_tables=" + r.ct + "," + r.at,
+			// The logging triggers write only the log table.
+			"cache_trust_triggers=" + r.ct + "," + r.at,
 			"application_name=" + r.app,
 		}
 		if o.feed {
@@ -866,7 +868,7 @@ func (r *chaosRun) compareRedis(ctx context.Context, db map[string]int64, when s
 				// Images are stored under the feed's epoch: only those of
 				// the current one are reachable.
 				status, _ := r.rdb.Get(ctx, r.feedStatusKey(ctx)).Result()
-				epoch, _, _, _ := parseFeedStatus(status)
+				epoch, _, _, _, _ := parseFeedStatus(status)
 				gens[tag] += "/" + epoch
 			}
 		}

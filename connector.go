@@ -73,9 +73,16 @@ type connector struct {
 	corrupt         atomic.Int64 // entries rejected as corrupt
 	releaseFailures atomic.Int64 // intents left to expire
 
-	brk  breaker
-	log  *rateLog
-	feed feedState
+	brk   breaker
+	log   *rateLog
+	feed  feedState
+	fence dbFence
+	// fenceDirty: a database-wide write ran under fallback without telling
+	// Redis; nothing is served until the epoch has moved (markDBDirty).
+	fenceDirty atomic.Bool
+	// catalogs counts the catalog changes this process learned of (the
+	// database fence, the change feed): sessions loaded before one reload.
+	catalogs atomic.Int64
 
 	// brokenNoIntents switches the write path to the naive, broken
 	// protocol; only tests set it, to prove the checker can fail.

@@ -131,7 +131,6 @@ type feedState struct {
 	checked  bool
 	checkErr error
 	view     atomic.Pointer[feedView]
-	catalogs atomic.Int64 // catalog changes seen; sessions loaded before reload
 
 	leader       atomic.Bool
 	takeovers    atomic.Int64
@@ -287,17 +286,20 @@ func (cn *connector) pollFeedOnce(keys feedKeys) {
 	sent := time.Now()
 	ctx, cancel := cn.redisCtxFrom(context.Background(), sent)
 	defer cancel()
+	// The status carries the end of its claim on Redis's clock; TIME,
+	// read after it, says how much of it is left. (Not the key's PTTL:
+	// Redis computes that from a clock it caches, which lags under load.)
 	pipe := cn.cfg.redis.Pipeline()
 	get := pipe.Get(ctx, keys.status)
-	ttl := pipe.PTTL(ctx, keys.status)
+	now := pipe.Time(ctx)
 	_, err := pipe.Exec(ctx)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		cn.redisErr(nil, err)
 		return
 	}
 	val, _ := get.Result()
-	epoch, catalog, theirs, ok := parseFeedStatus(val)
-	left := ttl.Val()
+	epoch, catalog, theirs, until, ok := parseFeedStatus(val)
+	left := time.Duration(until-now.Val().UnixMilli()) * time.Millisecond
 	if theirs > cn.cfg.feedMaxLag {
 		// A follower that keeps a longer lag than this process asks for:
 		// its claim holds for this process that much less.
@@ -311,7 +313,7 @@ func (cn *connector) pollFeedOnce(keys feedKeys) {
 		// A DDL, GRANT, REVOKE or role change, or a new stream: forget
 		// what this process knows of the catalog.
 		cn.schema.forget()
-		f.catalogs.Add(1)
+		cn.catalogs.Add(1)
 	}
 	f.view.Store(&feedView{epoch: epoch, catalog: catalog, freshUntil: sent.Add(left).UnixNano()})
 }
@@ -329,23 +331,28 @@ func (cn *connector) feedNow() *feedView {
 }
 
 // feedStatus renders the status a follower publishes: its stream's epoch,
-// the catalog token, its lag at the heartbeat and the maximum lag it keeps
-// (in ms).
-func feedStatus(epoch, catalog string, lag, maxLag time.Duration) string {
-	return epoch + " " + catalog + " " + strconv.FormatInt(lag.Milliseconds(), 10) + " " + strconv.FormatInt(maxLag.Milliseconds(), 10)
+// the catalog token, its lag at the heartbeat, the maximum lag it keeps (in
+// ms), and the end of its claim on Redis's clock (unix ms).
+func feedStatus(epoch, catalog string, lag, maxLag time.Duration, until int64) string {
+	return epoch + " " + catalog + " " + strconv.FormatInt(lag.Milliseconds(), 10) + " " +
+		strconv.FormatInt(maxLag.Milliseconds(), 10) + " " + strconv.FormatInt(until, 10)
 }
 
 // parseFeedStatus reads a status; ok is false for anything else.
-func parseFeedStatus(s string) (epoch, catalog string, maxLag time.Duration, ok bool) {
+func parseFeedStatus(s string) (epoch, catalog string, maxLag time.Duration, until int64, ok bool) {
 	f := strings.Fields(s)
-	if len(f) != 4 || f[0] == "" || f[1] == "" {
-		return "", "", 0, false
+	if len(f) != 5 || f[0] == "" || f[1] == "" {
+		return "", "", 0, 0, false
 	}
 	ms, err := strconv.ParseInt(f[3], 10, 64)
 	if err != nil || ms <= 0 {
-		return "", "", 0, false
+		return "", "", 0, 0, false
 	}
-	return f[0], f[1], time.Duration(ms) * time.Millisecond, true
+	until, err = strconv.ParseInt(f[4], 10, 64)
+	if err != nil {
+		return "", "", 0, 0, false
+	}
+	return f[0], f[1], time.Duration(ms) * time.Millisecond, until, true
 }
 
 // FeedStats are the counters of a connector's part in the change feed.

@@ -88,6 +88,9 @@ type feedRead struct {
 	row, v       int64
 	start, end   int64 // unix ns
 	proc, handle int
+	hit          bool   // served from Redis
+	epoch        string // the feed's epoch the reader knew
+	until        int64  // until when its claim held (unix ns)
 }
 
 type feedChecker struct {
@@ -115,6 +118,13 @@ func newFeedChecker(t *testing.T, feedOn bool) *feedChecker {
 	e := feedServices(t)
 	k := &feedChecker{t: t, e: e, plain: e.plain(t), feedOn: feedOn, maxLag: feedTestLag,
 		dir: t.TempDir(), writes: map[int64][]feedWrite{}, kids: map[int]*exec.Cmd{}, start: time.Now()}
+	if os.Getenv("WTCACHE_FEED_TRACE") == "1" {
+		// Keep the readers' logs (with the followers' traces) for study.
+		if d, err := os.MkdirTemp("", "wtcache-feed-"); err == nil {
+			k.dir = d
+			t.Logf("readers' logs and traces in %s", d)
+		}
+	}
 	k.table = fmt.Sprintf("feedck_%d_%d", os.Getpid(), outageSeq.Add(1))
 	k.prefix = fmt.Sprintf("fck%d-%d", time.Now().UnixNano()%1e9, prefixSeq.Add(1))
 	k.rs = startRedisServer(t)
@@ -219,17 +229,17 @@ func (k *feedChecker) sparseReads(on bool) {
 // newStream waits until a stream other than the one whose status was
 // prev publishes, and returns its status.
 func (k *feedChecker) newStream(rdb *redis.Client, prev string) string {
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st, _ := rdb.Get(context.Background(), k.statusKey()).Result()
-		if e, c, _, ok := parseFeedStatus(st); ok {
-			pe, pc, _, _ := parseFeedStatus(prev)
+		if e, c, _, _, ok := parseFeedStatus(st); ok {
+			pe, pc, _, _, _ := parseFeedStatus(prev)
 			if e != pe || c != pc {
 				return st
 			}
 		}
 		if time.Now().After(deadline) {
-			k.t.Fatal("no new stream published its status within 15 s")
+			k.t.Fatal("no new stream published its status within 30 s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -416,7 +426,7 @@ func (k *feedChecker) reads() []feedRead {
 		sc := bufio.NewScanner(fh)
 		for sc.Scan() {
 			var r feedRead
-			if _, err := fmt.Sscan(sc.Text(), &r.proc, &r.handle, &r.row, &r.v, &r.start, &r.end); err == nil {
+			if _, err := fmt.Sscan(sc.Text(), &r.proc, &r.handle, &r.row, &r.v, &r.start, &r.end, &r.hit, &r.epoch, &r.until); err == nil {
 				out = append(out, r)
 			}
 		}
@@ -452,8 +462,8 @@ func (k *feedChecker) check(reads []feedRead) feedResult {
 				res.stale++
 				if len(res.examples) < 5 {
 					w := ws[i-1]
-					res.examples = append(res.examples, fmt.Sprintf("row %d: process %d read %d (began %.3fs), but %d had committed %v before it began",
-						row, r.proc, r.v, float64(r.start-k.start.UnixNano())/1e9, w.v, time.Duration(r.start-w.returned)))
+					res.examples = append(res.examples, fmt.Sprintf("row %d: process %d read %d (began %.3fs, hit %v, epoch %s, claim until %+.3fs), but %d had committed %v before it began",
+						row, r.proc, r.v, float64(r.start-k.start.UnixNano())/1e9, r.hit, r.epoch, float64(r.until-r.start)/1e9, w.v, time.Duration(r.start-w.returned)))
 				}
 			}
 		}
@@ -496,7 +506,7 @@ func (k *feedChecker) audit(ctx context.Context, rdb *redis.Client) []string {
 		return []string{err.Error()}
 	}
 	status, _ := rdb.Get(ctx, "{"+k.prefix+":"+database+"}:feed:status").Result()
-	epoch, _, _, _ := parseFeedStatus(status)
+	epoch, _, _, _, _ := parseFeedStatus(status)
 	keys, err := rdb.Keys(ctx, "{"+k.prefix+":*").Result()
 	if err != nil {
 		return []string{err.Error()}
@@ -638,6 +648,26 @@ func (k *feedChecker) run(faults bool) feedResult {
 	wg.Wait()
 	time.Sleep(k.maxLag + 500*time.Millisecond) // readers go on past the bound
 	k.stopKids()
+	// The write log must match PostgreSQL, or the check below proves
+	// nothing (a write counted twice or not at all shifts every value).
+	for row := int64(1); row <= feedRows+feedSparse; row++ {
+		var v int64
+		if err := k.plain.QueryRowContext(ctx, `SELECT v FROM `+k.table+` WHERE id = $1`, row).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if n := int64(len(k.writes[row])); v != n {
+			t.Errorf("row %d: PostgreSQL has %d, the write log counted %d writes", row, v, n)
+		}
+	}
+	if os.Getenv("WTCACHE_FEED_TRACE") == "1" {
+		var b strings.Builder
+		for row, ws := range k.writes {
+			for _, w := range ws {
+				fmt.Fprintf(&b, "%d %d %d\n", row, w.v, w.returned)
+			}
+		}
+		_ = os.WriteFile(filepath.Join(k.dir, "writes"), []byte(b.String()), 0o644)
+	}
 	res := k.check(k.reads())
 	res.hits, res.misses = k.readerStats()
 	return res
@@ -759,6 +789,13 @@ func TestFeedReaderChild(t *testing.T) {
 	}()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	if os.Getenv("WTCACHE_FEED_TRACE") == "1" {
+		feedTrace = func(format string, args ...any) {
+			mu.Lock()
+			fmt.Fprintf(w, "T %d %s\n", time.Now().UnixNano(), fmt.Sprintf(format, args...))
+			mu.Unlock()
+		}
+	}
 	var sparseOn atomic.Bool
 	go func() {
 		for !stopped.Load() {
@@ -769,7 +806,9 @@ func TestFeedReaderChild(t *testing.T) {
 	}()
 	var wg sync.WaitGroup
 	var conns []*connector
-	for h := range 2 {
+	// One goroutine per handle, so that each read knows whether it was a
+	// hit (the handle's counter) and under which view it was served.
+	for h := range 4 {
 		c, err := (&wtDriver{}).openConnector(dsn)
 		if err != nil {
 			t.Fatal(err)
@@ -777,31 +816,36 @@ func TestFeedReaderChild(t *testing.T) {
 		conns = append(conns, c)
 		db := sql.OpenDB(c)
 		defer db.Close()
-		for g := range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rng := rand.New(rand.NewPCG(uint64(proc*10+h*2+g), 5))
-				for !stopped.Load() {
-					row := 1 + rng.Int64N(feedRows+feedSparse)
-					if row > feedRows && !sparseOn.Load() {
-						row = 1 + rng.Int64N(feedRows)
-					}
-					start := time.Now().UnixNano()
-					var v int64
-					err := db.QueryRow(`SELECT v FROM `+table+` WHERE id = $1`, row).Scan(&v)
-					end := time.Now().UnixNano()
-					if err == nil {
-						mu.Lock()
-						fmt.Fprintln(w, proc, h, row, v, start, end)
-						mu.Unlock()
-					} else {
-						time.Sleep(10 * time.Millisecond)
-					}
-					time.Sleep(time.Duration(1+rng.IntN(3)) * time.Millisecond)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(proc*10+h), 5))
+			for !stopped.Load() {
+				row := 1 + rng.Int64N(feedRows+feedSparse)
+				if row > feedRows && !sparseOn.Load() {
+					row = 1 + rng.Int64N(feedRows)
 				}
-			}()
-		}
+				start := time.Now().UnixNano()
+				before := c.hits.Load()
+				var v int64
+				err := db.QueryRow(`SELECT v FROM `+table+` WHERE id = $1`, row).Scan(&v)
+				end := time.Now().UnixNano()
+				hit := c.hits.Load() > before
+				if err == nil {
+					epoch := "-" // a field Sscan can read
+					var until int64
+					if fv := c.feed.view.Load(); fv != nil && fv.epoch != "" {
+						epoch, until = fv.epoch, fv.freshUntil
+					}
+					mu.Lock()
+					fmt.Fprintln(w, proc, h, row, v, start, end, hit, epoch, until)
+					mu.Unlock()
+				} else {
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(time.Duration(1+rng.IntN(3)) * time.Millisecond)
+			}
+		}()
 	}
 	<-sig
 	stopped.Store(true)

@@ -51,13 +51,13 @@ func TestFeedParams(t *testing.T) {
 }
 
 func TestFeedStatusRoundTrip(t *testing.T) {
-	s := feedStatus("e1", "c1", 3*time.Millisecond, time.Second)
-	e, c, lag, ok := parseFeedStatus(s)
-	if !ok || e != "e1" || c != "c1" || lag != time.Second {
-		t.Fatalf("%q: %q %q %v %v", s, e, c, lag, ok)
+	s := feedStatus("e1", "c1", 3*time.Millisecond, time.Second, 1234)
+	e, c, lag, until, ok := parseFeedStatus(s)
+	if !ok || e != "e1" || c != "c1" || lag != time.Second || until != 1234 {
+		t.Fatalf("%q: %q %q %v %d %v", s, e, c, lag, until, ok)
 	}
-	for _, bad := range []string{"", "e1", "e1 c1", "e1 c1 3", "e1 c1 3 x", "e1 c1 3 0", " c1 3 1000"} {
-		if _, _, _, ok := parseFeedStatus(bad); ok {
+	for _, bad := range []string{"", "e1", "e1 c1", "e1 c1 3", "e1 c1 3 x 1", "e1 c1 3 0 1", " c1 3 1000 1", "e1 c1 3 1000", "e1 c1 3 1000 x"} {
+		if _, _, _, _, ok := parseFeedStatus(bad); ok {
 			t.Errorf("%q parsed", bad)
 		}
 	}
@@ -212,4 +212,19 @@ func toValues(row []any) []driver.Value {
 		out[i] = v
 	}
 	return out
+}
+
+func TestParseSnapshot(t *testing.T) {
+	xmin, xmax, running, ok := parseSnapshot("4294967300:4294967310:4294967302,4294967305")
+	if !ok || xmin != 4 || xmax != 14 || len(running) != 2 || running[0] != 6 || running[1] != 9 {
+		t.Fatalf("%d %d %v %v", xmin, xmax, running, ok)
+	}
+	if _, _, r, ok := parseSnapshot("10:12:"); !ok || len(r) != 0 {
+		t.Fatalf("no running: %v %v", r, ok)
+	}
+	for _, bad := range []string{"", "1:2", "a:2:", "1:b:", "1:2:x"} {
+		if _, _, _, ok := parseSnapshot(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ import (
 // ever left holding WAL. The price is that a new stream starts at the log's
 // current end and never sees what committed while no stream ran; a new
 // stream epoch retires every image stored before it instead.
+
+// feedTrace, when set (tests), hears what the follower applies and claims.
+var feedTrace func(format string, args ...any)
 
 // maxKeysPerTable is the most rows of one table a transaction may change
 // before the follower moves the table's generation instead of invalidating
@@ -121,6 +125,7 @@ type follower struct {
 	walEnd  pglogrepl.LSN
 
 	epoch, catalog string
+	snapXmin       uint32 // the xmin of the last snapshot taken (low 32 bits)
 
 	mu      sync.Mutex
 	pending map[string]heartbeat // heartbeats in flight, by token
@@ -129,6 +134,7 @@ type follower struct {
 
 type heartbeat struct {
 	sent  time.Time
+	until int64 // Redis's clock (ms): the claim's end, cache_feed_max_lag after the heartbeat was sent
 	roles string
 }
 
@@ -251,8 +257,17 @@ const roleFingerprint = `(SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')
 func (f *follower) sendHeartbeat(ctx context.Context) error {
 	tok := proto.NewToken()
 	sent := time.Now()
+	// The claim ends cache_feed_max_lag after this instant on Redis's own
+	// clock, read before the heartbeat is written: however late the
+	// status is set, it cannot outlive the bound.
+	rctx, cancel := f.cn.redisCtx(ctx)
+	now, err := f.cn.cfg.redis.Time(rctx).Result()
+	cancel()
+	if err != nil {
+		return f.cn.redisErr(nil, err)
+	}
 	f.mu.Lock()
-	f.pending[tok] = heartbeat{sent: sent}
+	f.pending[tok] = heartbeat{sent: sent, until: now.Add(f.cn.cfg.feedMaxLag).UnixMilli()}
 	f.mu.Unlock()
 	f.catMu.Lock()
 	rows, err := f.cat.innerQuery(ctx, `SELECT pg_logical_emit_message(false, 'wtcache.tick', $1::text)::text, `+roleFingerprint, tok)
@@ -490,6 +505,15 @@ func (f *follower) commit(ctx context.Context) error {
 		return nil
 	}
 	cn := f.cn
+	// A commit is in the log before it is visible: the committing
+	// backend may not yet have left the running transactions. A reader
+	// that looked after the invalidation and read the database before the
+	// change became visible would fill the old row, and nothing would
+	// remove it. So the change is applied only once a fresh snapshot shows
+	// the transaction finished.
+	if err := f.awaitVisible(ctx, tx.xid); err != nil {
+		return err
+	}
 	return cn.step(ctx, SpanFeedApply, func(sctx context.Context) error {
 		rctx, cancel := cn.redisCtx(sctx)
 		defer cancel()
@@ -530,6 +554,9 @@ func (f *follower) commit(ctx context.Context) error {
 		for _, c := range forgets {
 			n, _ := c.Int64()
 			cn.feed.applied.Add(n)
+			if feedTrace != nil {
+				feedTrace("forget epoch=%s xid=%s keys=%v n=%d", f.epoch, tx.xid, c.Args()[3:], n)
+			}
 		}
 		for _, c := range bumps {
 			n, _ := c.Int64()
@@ -566,12 +593,81 @@ func (f *follower) heartbeatBack(ctx context.Context, tok string) error {
 	cn.feed.lagNs.Store(int64(lag))
 	cn.feed.lagBytes.Store(int64(f.walEnd) - int64(f.applied))
 	cn.feed.heartbeats.Add(1)
-	left := cn.cfg.feedMaxLag - lag
-	if left < time.Millisecond {
+	if lag >= cn.cfg.feedMaxLag {
 		return nil // too late to claim anything: readers go to PostgreSQL
 	}
 	rctx, cancel := cn.redisCtx(ctx)
 	defer cancel()
-	err := cn.cfg.redis.Set(rctx, f.keys.status, feedStatus(f.epoch, f.catalog, lag, cn.cfg.feedMaxLag), left).Err()
+	// PXAT on Redis's clock: a SET delayed on its way cannot extend the
+	// claim (one already past its end only deletes the key).
+	err := cn.cfg.redis.Do(rctx, "set", f.keys.status, feedStatus(f.epoch, f.catalog, lag, cn.cfg.feedMaxLag, hb.until), "pxat", hb.until).Err()
+	if feedTrace != nil {
+		feedTrace("claim epoch=%s until=%d sent=%d lag=%v err=%v", f.epoch, hb.until, hb.sent.UnixNano(), lag, err)
+	}
 	return cn.redisErr(nil, err)
+}
+
+// awaitVisible waits until transaction xid (32-bit, as the log's BEGIN
+// gives it) is visible to new snapshots: below the xmin of the last
+// snapshot seen, or, in a fresh one, neither running nor at or past its
+// xmax.
+func (f *follower) awaitVisible(ctx context.Context, xid string) error {
+	x64, err := strconv.ParseUint(xid, 10, 32)
+	if err != nil {
+		return nil // no BEGIN seen (a relation change alone): nothing to wait for
+	}
+	x := uint32(x64)
+	if f.snapXmin != 0 && int32(x-f.snapXmin) < 0 {
+		return nil // older than every transaction running at the last snapshot
+	}
+	for {
+		f.catMu.Lock()
+		rows, err := f.cat.innerQuery(ctx, `SELECT pg_current_snapshot()::text`)
+		f.catMu.Unlock()
+		if err != nil {
+			return err
+		}
+		xmin, xmax, running, ok := parseSnapshot(asString(rows[0][0]))
+		if !ok {
+			return fmt.Errorf("unexpected snapshot %q", asString(rows[0][0]))
+		}
+		f.snapXmin = xmin
+		if int32(x-xmin) < 0 || (int32(x-xmax) < 0 && !slices.Contains(running, x)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// parseSnapshot reads "xmin:xmax:xip,..." (64-bit ids) into their low 32
+// bits, the form the log's transaction ids take.
+func parseSnapshot(s string) (xmin, xmax uint32, running []uint32, ok bool) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return 0, 0, nil, false
+	}
+	lo := func(v string) (uint32, bool) {
+		n, err := strconv.ParseUint(v, 10, 64)
+		return uint32(n), err == nil
+	}
+	var ok1, ok2 bool
+	xmin, ok1 = lo(parts[0])
+	xmax, ok2 = lo(parts[1])
+	if !ok1 || !ok2 {
+		return 0, 0, nil, false
+	}
+	if parts[2] != "" {
+		for _, v := range strings.Split(parts[2], ",") {
+			n, ok := lo(v)
+			if !ok {
+				return 0, 0, nil, false
+			}
+			running = append(running, n)
+		}
+	}
+	return xmin, xmax, running, true
 }

@@ -36,6 +36,7 @@ type config struct {
 	tableTTL       map[recognize.Table]time.Duration
 	tables         []recognize.Table // empty: every table that qualifies
 	exclude        []recognize.Table
+	trusted        []recognize.Table // triggers and rules change nothing cached
 	prefix         string
 	timeout        time.Duration // per Redis operation
 	schemaRefresh  time.Duration
@@ -110,6 +111,22 @@ func WithExclude(tables ...string) Option {
 		ts, err := parseTableList(strings.Join(tables, ","))
 		if err == nil {
 			c.exclude = ts
+		}
+	}
+}
+
+// WithTrustedTriggers names tables whose triggers and rules change nothing
+// that wtcache caches (cache_trust_triggers): an audit trigger that writes a
+// log table, say. A write to a table with triggers or rules otherwise
+// reaches the whole database (wtcache cannot know what they write), which
+// retires every cached row. wtcache takes your word: a trusted trigger that
+// changes a cached table leaves its rows stale until their TTL. Default:
+// none.
+func WithTrustedTriggers(tables ...string) Option {
+	return func(c *config) {
+		ts, err := parseTableList(strings.Join(tables, ","))
+		if err == nil {
+			c.trusted = ts
 		}
 	}
 }

@@ -46,6 +46,11 @@ func newPlan(query string) *plan {
 		case recognize.KindRead:
 		case recognize.KindTx:
 			p.txControl = true
+			if s.AllTables {
+				// COMMIT PREPARED: another session's writes become
+				// visible now.
+				p.passive = false
+			}
 			if len(p.class.Statements) == 1 {
 				p.txOp = s.Tx
 			}

@@ -83,6 +83,17 @@ func (c *config) tableSelected(t recognize.Table) bool {
 	return len(c.tables) == 0 || match(c.tables)
 }
 
+// triggersTrusted reports whether the user said t's triggers and rules
+// change nothing cached.
+func (c *config) triggersTrusted(t recognize.Table) bool {
+	for _, x := range c.trusted {
+		if x.Name == t.Name && (x.Schema == "" || x.Schema == t.Schema) {
+			return true
+		}
+	}
+	return false
+}
+
 // ttlFor returns the TTL of an entry of t, with ±10% jitter so that entries
 // filled together do not expire together.
 func (c *config) ttlFor(t recognize.Table) time.Duration {
@@ -180,6 +191,10 @@ func init() {
 	}
 	params["cache_tables"] = func(c *config, v string) (err error) {
 		c.tables, err = parseTableList(v)
+		return err
+	}
+	params["cache_trust_triggers"] = func(c *config, v string) (err error) {
+		c.trusted, err = parseTableList(v)
 		return err
 	}
 	params["cache_exclude"] = func(c *config, v string) (err error) {

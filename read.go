@@ -330,6 +330,10 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	}
 	ti, err := c.table(ctx, p.lookup.Table)
 	switch {
+	case cn.cacheDown():
+		// Found unreachable since the lookup began (the database
+		// fence's first poll, say): no second wait.
+		return nil, reasonCacheDown, nil
 	case err != nil:
 		return nil, reasonCatalog, nil
 	case ti == nil || !ti.cacheable:
@@ -398,10 +402,9 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
 	cn := c.c
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
-	view := cn.feedNow() // nil without a change feed
-	if view != nil {
-		pr.Epoch = view.epoch
-	}
+	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
+	epoch, epochKnown := cn.imageEpoch(dv, fv)
+	pr.Epoch = epoch
 	start := time.Now()
 	rctx, cancel := cn.redisCtxFrom(ctx, start)
 	var err error
@@ -431,12 +434,16 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	// held when Redis was read (a write made anywhere more than
 	// cache_feed_max_lag ago has been applied), and fills need the epoch
 	// they are stored under.
-	serve := true
-	if view != nil {
-		canFill = canFill && view.epoch != ""
-		if serve = view.fresh(looked.UnixNano()); !serve {
-			cn.feed.staleLookups.Add(1)
-		}
+	//
+	// The database fence: hits only while this process's view of the
+	// database is fresh and no database-wide write is under way, images
+	// only under the epoch it knows (dbfence.go).
+	now := looked.UnixNano()
+	serve := dv.serves(now) && !cn.fenceDirty.Load()
+	canFill = canFill && epochKnown && dv != nil && !dv.locked
+	if fv != nil && !fv.fresh(now) {
+		serve = false
+		cn.feed.staleLookups.Add(1)
 	}
 	var missing []int
 	for i := range keys {

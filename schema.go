@@ -45,7 +45,10 @@ type tableInfo struct {
 	cacheable bool
 	reason    string // why not, for spans and tests
 	view      bool   // a view: a write through it changes base tables it does not name
-	loaded    time.Time
+	// userCode: the table has triggers (other than PostgreSQL's own for
+	// foreign keys) or rules, so a write to it may change anything.
+	userCode bool
+	loaded   time.Time
 
 	selectAll string // SELECT of every column by key, for misses
 	selectOne string // the same for exactly one key
@@ -168,7 +171,7 @@ const maxSessionNames = 1024
 // ensureSession loads the session's database (keys are namespaced by it).
 func (c *conn) ensureSession(ctx context.Context) error {
 	inTx := c.inTx()
-	catalogs := c.c.feed.catalogs.Load()
+	catalogs := c.c.catalogs.Load()
 	if c.sess.ready && (!c.sess.inTx || inTx) && c.sess.catalogs == catalogs {
 		return nil
 	}
@@ -181,6 +184,9 @@ func (c *conn) ensureSession(ctx context.Context) error {
 	}
 	c.sess = session{ready: true, inTx: inTx, catalogs: catalogs, database: asString(rows[0][0]),
 		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]tagKeys), canSelect: make(map[uint32]bool)}
+	if c.c.cfg.redis != nil {
+		c.c.startDBFence(c.sess.database)
+	}
 	return nil
 }
 
@@ -226,7 +232,9 @@ const tableQuery = `
 SELECT n.nspname::text, c.relname::text, c.relkind::text, c.relpersistence::text,
        c.relrowsecurity, c.relhassubclass,
        coalesce((SELECT array_to_string(i.indkey, ' ') FROM pg_index i
-                 WHERE i.indrelid = c.oid AND i.indisprimary), '')
+                 WHERE i.indrelid = c.oid AND i.indisprimary), ''),
+       EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
+       OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
 
@@ -269,6 +277,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	relkind, persistence := asString(r[2]), asString(r[3])
 	rls, hasChildren := asBool(r[4]), asBool(r[5])
 	pkAttnums := strings.Fields(asString(r[6]))
+	ti.userCode = asBool(r[7]) && !c.c.cfg.triggersTrusted(ti.ident)
 
 	cols, err := c.innerQuery(ctx, columnsQuery, int64(oid))
 	if err != nil {

@@ -54,8 +54,8 @@ func TestDatabaseAskedOnceForTwoReads(t *testing.T) {
 	mock.ExpectQuery(`^SELECT coalesce\(to_regclass\(\$1\)::oid, 0\)::int8,\s+coalesce\(has_table_privilege\(to_regclass\(\$1\), 'SELECT'\), false\)$`).WithArgs(`"rp_mock"`).
 		WillReturnRows(sqlmock.NewRows([]string{"oid", "can_select"}).AddRow(oid, true))
 	mock.ExpectQuery(`FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace\s+WHERE c.oid = \$1$`).WithArgs(oid).
-		WillReturnRows(sqlmock.NewRows([]string{"nspname", "relname", "relkind", "relpersistence", "relrowsecurity", "relhassubclass", "indkey"}).
-			AddRow("public", "rp_mock", "r", "p", false, false, "1"))
+		WillReturnRows(sqlmock.NewRows([]string{"nspname", "relname", "relkind", "relpersistence", "relrowsecurity", "relhassubclass", "indkey", "usercode"}).
+			AddRow("public", "rp_mock", "r", "p", false, false, "1", false))
 	mock.ExpectQuery(`FROM pg_attribute a\s.*WHERE a.attrelid = \$1 AND a.attnum > 0 AND NOT a.attisdropped\s+ORDER BY a.attnum$`).WithArgs(oid).
 		WillReturnRows(sqlmock.NewRows([]string{"attnum", "attname", "atttypid", "typbasetype", "collisdeterministic"}).
 			AddRow(int64(1), "id", int64(20), int64(20), true).

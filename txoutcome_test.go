@@ -73,7 +73,9 @@ func TestTxOutcomes(t *testing.T) {
 		mustExec(t, p, `DROP TABLE IF EXISTS `+table)
 	})
 	prefix := fmt.Sprintf("txgen%d-%d", os.Getpid(), prefixSeq.Add(1))
-	dbA, _ := e.open(t, prefix, "cache_tables="+table)
+	// A prepared transaction keeps its row locks: a later write to the
+	// row would wait for ever; it fails after lock_timeout instead.
+	dbA, _ := e.open(t, prefix, "cache_tables="+table, "lock_timeout=200")
 	dbB, cB := e.open(t, prefix, "cache_tables="+table)
 	alphabet := txAlphabet(maxPrepared > 0)
 	seed := uint64(os.Getpid())

@@ -40,13 +40,15 @@ import (
 
 // target is what one table needs for a write.
 type target struct {
-	ti        *tableInfo
+	ti        *tableInfo // nil for the database-wide target (dbTarget)
 	tag       string
 	tableWide bool
 	keys      map[string]struct{}
 	// images are the row images RETURNING gave for keys, to mirror after
 	// commit; a key without an image is invalidated instead.
 	images map[string][]byte
+	// catalog: the database-wide target changes the catalog.
+	catalog bool
 	// xid is the writing transaction's 32-bit id, when RETURNING gave it
 	// (with a change feed): the images are tagged with it, so that the
 	// transaction's echo in the feed keeps them.
@@ -65,6 +67,22 @@ type mirror struct {
 
 type targets map[uint32]*target
 
+// dbTarget is the key of the database-wide target: a statement whose reach
+// cannot be bounded, or a catalog change (see dbfence.go). No table has
+// OID 0.
+const dbTarget = 0
+
+// database marks the write as reaching the whole database; with catalog,
+// it changes the catalog (DDL, GRANT, REVOKE) too.
+func (ts targets) database(catalog bool) {
+	t := ts[dbTarget]
+	if t == nil {
+		t = &target{tableWide: true, keys: map[string]struct{}{}}
+		ts[dbTarget] = t
+	}
+	t.catalog = t.catalog || catalog
+}
+
 func (ts targets) table(ti *tableInfo, tag string) *target {
 	t := ts[ti.oid]
 	if t == nil {
@@ -79,6 +97,10 @@ func (ts targets) table(ti *tableInfo, tag string) *target {
 // an image drops the earlier image.
 func (ts targets) merge(o targets) {
 	for oid, t := range o {
+		if oid == dbTarget {
+			ts.database(t.catalog)
+			continue
+		}
 		mine := ts.table(t.ti, t.tag)
 		mine.tableWide = mine.tableWide || t.tableWide
 		if t.xid != "" {
@@ -133,14 +155,25 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 	if err := c.ensureSession(ctx); err != nil {
 		return nil, err
 	}
-	all := false
 	for i := range p.class.Statements {
 		s := &p.class.Statements[i]
+		if s.Kind == recognize.KindTx && s.AllTables {
+			// COMMIT PREPARED: the writes of a transaction prepared
+			// anywhere commit now; nothing says which.
+			ts.database(false)
+			continue
+		}
 		if s.Kind != recognize.KindWrite && s.Kind != recognize.KindDDL && s.Kind != recognize.KindUnknown {
 			continue
 		}
+		if s.Kind == recognize.KindDDL {
+			// Schema, privileges, security: every process forgets what it
+			// knows of the catalog before the statement returns, and every
+			// image may mean something else now.
+			ts.database(true)
+		}
 		if s.AllTables || s.Kind == recognize.KindUnknown {
-			all = true
+			ts.database(false) // reach not bounded
 		}
 		for _, name := range s.Tables {
 			ti, err := c.table(ctx, name)
@@ -150,16 +183,23 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 			if ti == nil {
 				continue // not a relation: the statement fails, or creates it
 			}
-			if ti.view {
-				all = true // a write through a view changes its base tables
+			if ti.view || ti.userCode {
+				// A view (its base tables, its INSTEAD OF triggers and
+				// rules), or a table with triggers or rules: what the
+				// statement changes is not bounded by what it names.
+				ts.database(false)
 				continue
 			}
 			c.addTarget(ctx, ts, ti, s, args, len(p.class.Statements) == 1)
 		}
 	}
-	if all {
-		for _, ti := range c.c.schema.cacheable() {
-			ts.table(ti, c.tag(ti)).tableWide = true
+	if ts[dbTarget] != nil {
+		// The epoch's move retires every image: the tables' own intents
+		// would add nothing.
+		for oid := range ts {
+			if oid != dbTarget {
+				delete(ts, oid)
+			}
 		}
 	}
 	return ts, nil
@@ -364,8 +404,8 @@ func (c *conn) placeIntents(parent context.Context, ts targets, token string) (m
 	gens := make(map[uint32]string, len(ts))
 	for _, oid := range sortedOIDs(ts) {
 		t := ts[oid]
-		if !t.tableWide && len(t.keys) == 0 {
-			continue
+		if oid == dbTarget || !t.tableWide && len(t.keys) == 0 {
+			continue // the database-wide target is guarded by guard itself
 		}
 		var gen string
 		err := cn.step(ctx, SpanCacheIntents, func(ctx context.Context) error {
@@ -406,6 +446,9 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 	func(ctx context.Context) {
 		for oid, gen := range gens {
 			t := ts[oid]
+			if oid == dbTarget {
+				continue
+			}
 			cn.step(ctx, SpanCacheRelease, func(ctx context.Context) error {
 				ttl := cn.cfg.ttlFor(t.ti.ident).Milliseconds()
 				var err error
@@ -663,44 +706,61 @@ func (c *conn) guard(ctx context.Context, ts targets) (func(ok bool), error) {
 	if c.c.brokenNoIntents.Load() {
 		return func(ok bool) { c.naiveRelease(ts, ok) }, nil
 	}
+	cn := c.c
 	token := proto.NewToken()
-	// With a change feed, the images are stored under the epoch known now,
-	// before the write runs: if a new stream starts before the release (it
-	// may have missed a change committed meanwhile), they are misses.
-	// Without a known epoch the images could never be served: they are
-	// dropped at the release (ok false drops them).
-	epoch, keep := "", true
-	if view := c.c.feedNow(); view != nil {
-		epoch = view.epoch
-		keep = epoch != ""
+	// The images are stored under the epoch known now, before the write
+	// runs: if the database's epoch or the change feed's stream moves
+	// before the release, they are misses. Without a known epoch they
+	// could never be served: they are dropped at the release (ok false
+	// drops them).
+	epoch, keep := cn.imageEpoch(cn.dbNow(), cn.feedNow())
+	var dbToken string
+	db := ts[dbTarget]
+	var err error
+	var gens map[uint32]string
+	if db != nil {
+		dbToken, err = cn.dbLock(ctx)
 	}
-	gens, err := c.placeIntents(ctx, ts, token)
+	if err == nil {
+		gens, err = c.placeIntents(ctx, ts, token)
+	}
+	release := func(ok bool) {
+		c.release(ctx, ts, token, gens, ok, epoch)
+		if db != nil {
+			cn.dbRelease(ctx, dbToken, db.catalog)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
-			c.release(ctx, ts, token, gens, false, epoch)
+			release(false)
 			return nil, ctx.Err()
 		}
 		span := trace.SpanFromContext(ctx)
-		if c.c.cfg.failure == FailClosed {
-			c.release(ctx, ts, token, gens, false, epoch)
+		if cn.cfg.failure == FailClosed {
+			release(false)
 			span.SetAttributes(attrPolicy.String("fail"), attrDecision.String("refused"))
-			return nil, fmt.Errorf("%w: %s: %v", ErrCacheUnavailable, c.c.redisName(), err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrCacheUnavailable, cn.redisName(), err)
 		}
 		span.SetAttributes(attrPolicy.String("fallback"), attrDecision.String("fallback"))
-		for _, t := range ts {
-			c.c.markDirty(t.ti, t.tag)
+		mark := func() {
+			for oid, t := range ts {
+				if oid == dbTarget {
+					cn.markDBDirty()
+				} else {
+					cn.markDirty(t.ti, t.tag)
+				}
+			}
 		}
+		mark()
 		return func(ok bool) {
 			// Mark again now that the write has ended: a repair that ran
 			// before the commit moved the generation too early (a reader
 			// may have filled the old row since).
-			for _, t := range ts {
-				c.c.markDirty(t.ti, t.tag)
-			}
-			c.release(ctx, ts, token, gens, ok && keep, epoch)
+			mark()
+			release(ok && keep)
 		}, nil
 	}
-	return func(ok bool) { c.release(ctx, ts, token, gens, ok && keep, epoch) }, nil
+	return func(ok bool) { release(ok && keep) }, nil
 }
 
 // afterStatement updates what the connection knows after any statement.

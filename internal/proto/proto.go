@@ -324,3 +324,40 @@ func genMatches(stored, gen, epoch string) bool {
 	return len(stored) == len(gen)+1+len(epoch) && stored[:len(gen)] == gen &&
 		stored[len(gen)] == '/' && stored[len(gen)+1:] == epoch
 }
+
+// DBState is the database's state as a poll saw it.
+type DBState struct {
+	Epoch, Catalog string
+	Locked         bool // a database-wide write intent is live
+}
+
+// DBPoll reads the state of the database whose hash is key, making it when
+// it is missing, and removing dead database-wide intents (which moves the
+// epoch).
+func DBPoll(ctx context.Context, rdb redis.Scripter, key string) (DBState, error) {
+	v, err := dbPollScript.Run(ctx, rdb, []string{key}, NewToken()).Slice()
+	if err != nil {
+		return DBState{}, err
+	}
+	if len(v) != 3 {
+		return DBState{}, ErrProtocol
+	}
+	e, _ := v[0].(string)
+	c, _ := v[1].(string)
+	l, _ := v[2].(int64)
+	if e == "" || c == "" {
+		return DBState{}, ErrProtocol
+	}
+	return DBState{Epoch: e, Catalog: c, Locked: l == 1}, nil
+}
+
+// DBLock places a database-wide write intent for lifetimeMs.
+func DBLock(ctx context.Context, rdb redis.Scripter, key, token string, lifetimeMs int64) error {
+	return dbLockScript.Run(ctx, rdb, []string{key}, token, lifetimeMs, NewToken()).Err()
+}
+
+// DBRelease ends a database-wide write intent and moves the epoch (and,
+// with catalog, the catalog token).
+func DBRelease(ctx context.Context, rdb redis.Scripter, key, token string, catalog bool) error {
+	return dbReleaseScript.Run(ctx, rdb, []string{key}, token, NewToken(), boolArg(catalog), NewToken()).Err()
+}

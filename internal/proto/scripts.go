@@ -440,3 +440,64 @@ for j = 1, (#KEYS - 2) / 3 do
 end
 return 1
 `)
+
+// The database's state, one hash per database and key prefix
+// ({prefix:database}:db, its own hash tag):
+//   e          the database epoch: images are stored under it, and a reader
+//              serves only images of the epoch it knows; a new epoch
+//              retires every image of the database in O(1)
+//   c          the catalog token: a new one tells every process to forget
+//              what it knows of the catalog (DDL, GRANT, REVOKE)
+//   w:<token>  a database-wide write intent, with its deadline (ms, server
+//              time): while one is live no process serves or fills
+// A dead database-wide intent may hide a committed write: whoever finds one
+// removes it and moves the epoch.
+
+// dbPollScript reads the database's state, making it when it is missing.
+// ARGV: a fresh token. Returns {epoch, catalog, locked (0/1)}.
+var dbPollScript = redis.NewScript(prelude + `
+local h = hgetall(KEYS[1]) or {}
+local e, c, locked, dead = nil, nil, false, false
+for i = 1, #h, 2 do
+  local f = h[i]
+  if f == 'e' then e = h[i+1]
+  elseif f == 'c' then c = h[i+1]
+  elseif string.sub(f, 1, 2) == 'w:' then
+    if tonumber(h[i+1]) and tonumber(h[i+1]) > now() then locked = true
+    else redis.call('HDEL', KEYS[1], f); dead = true end
+  end
+end
+if e == nil or dead then
+  e = ARGV[1]
+  redis.call('HSET', KEYS[1], 'e', e)
+end
+if c == nil then
+  c = ARGV[1] .. 'c'
+  redis.call('HSET', KEYS[1], 'c', c)
+end
+return {e, c, locked and 1 or 0}
+`)
+
+// dbLockScript places a database-wide write intent. ARGV: token, lifetime
+// ms, a fresh token (for a missing state). Returns 1.
+var dbLockScript = redis.NewScript(prelude + `
+local h = hgetall(KEYS[1]) or {}
+local has = false
+for i = 1, #h, 2 do if h[i] == 'e' then has = true end end
+if not has then redis.call('HSET', KEYS[1], 'e', ARGV[3], 'c', ARGV[3] .. 'c') end
+redis.call('HSET', KEYS[1], 'w:' .. ARGV[1], now() + tonumber(ARGV[2]))
+return 1
+`)
+
+// dbReleaseScript ends a database-wide write intent and moves the epoch
+// (every image of the database retired); with ARGV[3] = '1' the catalog
+// token moves too. ARGV: token, fresh epoch, catalog (1/0), fresh catalog.
+// It moves the epoch even when the intent was lost (Redis restarted).
+var dbReleaseScript = redis.NewScript(prelude + `
+redis.pcall('HDEL', KEYS[1], 'w:' .. ARGV[1])
+local t = redis.call('TYPE', KEYS[1]).ok
+if t ~= 'hash' and t ~= 'none' then redis.call('DEL', KEYS[1]) end
+redis.call('HSET', KEYS[1], 'e', ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'c', ARGV[4]) end
+return 1
+`)
