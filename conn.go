@@ -23,7 +23,8 @@ type conn struct {
 	ownConnector *connector
 
 	sess     session
-	tx       *tx     // the database/sql transaction in progress
+	fx       stmtFacts // what the statement running now may do (funcs.go)
+	tx       *tx       // the database/sql transaction in progress
 	manualTx bool    // a BEGIN statement was sent (drivers other than pgx)
 	pending  targets // writes of the transaction in progress
 }
@@ -165,7 +166,8 @@ func (c *conn) exec(ctx context.Context, p *plan, s *stmt, args []driver.NamedVa
 	var o op
 	ctx = c.startOp(ctx, p, "EXEC", &o)
 	defer func() { o.end(err) }()
-	if !c.guarded(p) {
+	c.fx = c.facts(ctx, p)
+	if !c.guarded(p) && !c.fx.dbWide {
 		o.outcome(ctx, "bypass", reasonNotLookup)
 		if o.traced() {
 			err = c.c.step(ctx, SpanDBExec, func(ctx context.Context) error {
@@ -286,15 +288,18 @@ func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedV
 	var o op
 	ctx = c.startOp(ctx, p, "QUERY", &o)
 	defer func() { o.end(err) }()
+	c.fx = c.facts(ctx, p)
 	if p.lookup != nil {
 		if c.inTx() {
 			o.outcome(ctx, "bypass", reasonInTx)
+		} else if c.fx.opaque {
+			o.outcome(ctx, "bypass", reasonOpaque)
 		} else if rows, ok, err := c.lookup(ctx, p, args, &o); ok {
 			return rows, err
 		}
 	}
 	var after func(bool)
-	if c.guarded(p) {
+	if c.guarded(p) || c.fx.dbWide {
 		o.outcome(ctx, "write", "")
 		var m *mirror
 		var err error

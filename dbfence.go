@@ -49,6 +49,7 @@ type dbFence struct {
 	key       string // {prefix:database}:db, set at the first session
 	started   bool
 	view      atomic.Pointer[dbView]
+	count     atomic.Int64 // the poll counter last seen
 	dirtySeq  uint64
 	repairing bool
 }
@@ -105,6 +106,24 @@ func (cn *connector) pollDB() {
 		cn.redisErr(nil, err)
 		return
 	}
+	if last := f.count.Load(); st.Count <= last && last > 0 {
+		// The counter went back: Redis lost writes it had acknowledged
+		// (restarted from a snapshot, or failed over to a replica that
+		// lagged). Images it kept may predate changes applied since:
+		// move the epoch before serving anything.
+		f.count.Store(0)
+		f.view.Store(nil)
+		token := proto.NewToken()
+		rctx, rcancel := cn.redisCtx(context.Background())
+		err := proto.DBRelease(rctx, cn.cfg.redis, f.key, token, true)
+		rcancel()
+		if cn.redisErr(nil, err); err == nil {
+			cn.log.warn("redis_rollback", "wtcache: Redis went back in time (restored from a snapshot, or a lagging replica promoted); every cached row was retired",
+				"redis", cn.redisName())
+		}
+		return
+	}
+	f.count.Store(st.Count)
 	prev := f.view.Load()
 	if prev != nil && prev.catalog != st.Catalog {
 		// A DDL, GRANT or REVOKE went through wtcache somewhere: forget

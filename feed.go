@@ -202,8 +202,9 @@ func feedFacts(ctx context.Context, c *conn, publication string) (database strin
 	}
 	rows, err := c.innerQuery(ctx, `SELECT current_setting('wal_level'), current_database()::text, current_user::text,
 		(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user),
-		(SELECT puballtables FROM pg_publication WHERE pubname = $1),
-		EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'wtcache_ddl' AND evtenabled <> 'D')`, publication)
+		(SELECT puballtables AND pubinsert AND pubupdate AND pubdelete AND pubtruncate AND NOT pubviaroot
+		 FROM pg_publication WHERE pubname = $1),
+		EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'wtcache_ddl' AND evtenabled = 'A')`, publication)
 	if err != nil {
 		return "", err
 	}
@@ -216,9 +217,9 @@ func feedFacts(ctx context.Context, c *conn, publication string) (database strin
 	case r[4] == nil:
 		return fail("no publication %q: run the setup once (go run github.com/wtcache/wtcache/cmd/wtcache setup DSN, or wtcache.SetupFeed)", publication)
 	case !asBool(r[4]):
-		return fail("publication %q is not FOR ALL TABLES: changes to tables outside it would never reach the cache", publication)
+		return fail("publication %q does not give every change: it must be FOR ALL TABLES, publish insert, update, delete and truncate, and not publish via the partition root", publication)
 	case !asBool(r[5]):
-		return fail("no enabled event trigger wtcache_ddl: run the setup once (go run github.com/wtcache/wtcache/cmd/wtcache setup DSN, or wtcache.SetupFeed)")
+		return fail("no event trigger wtcache_ddl enabled ALWAYS (so that it fires under session_replication_role=replica too): run the setup once (go run github.com/wtcache/wtcache/cmd/wtcache setup DSN, or wtcache.SetupFeed)")
 	}
 	return asString(r[1]), nil
 }
@@ -236,6 +237,41 @@ func SetupFeed(ctx context.Context, db *sql.DB, publication string) error {
 	if strings.ContainsAny(publication, "'\"\\") {
 		return fmt.Errorf("%w: publication %q", ErrInvalidParameter, publication)
 	}
+	// A publication FOR ALL TABLES refuses UPDATE and DELETE on a table
+	// without a replica identity (no primary key, REPLICA IDENTITY
+	// DEFAULT or NOTHING): before making it, say which, rather than break
+	// them.
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`, publication).Scan(&exists); err != nil {
+		return fmt.Errorf("wtcache: setting up the change feed: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT c.oid::regclass::text FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
+		  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+		  AND (c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS
+		       (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
+		  AND NOT $1
+		ORDER BY 1`, exists)
+	if err != nil {
+		return fmt.Errorf("wtcache: setting up the change feed: %w", err)
+	}
+	var keyless []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		keyless = append(keyless, name)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if len(keyless) > 0 {
+		return fmt.Errorf("%w: a publication FOR ALL TABLES would make UPDATE and DELETE fail on tables without a replica identity: %s (give each a primary key or ALTER TABLE ... REPLICA IDENTITY FULL, then run the setup again)",
+			ErrFeedUnavailable, strings.Join(keyless, ", "))
+	}
 	stmts := []string{
 		`DO $$ BEGIN
 		   IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = '` + publication + `') THEN
@@ -252,6 +288,9 @@ func SetupFeed(ctx context.Context, db *sql.DB, publication string) error {
 		     CREATE EVENT TRIGGER wtcache_ddl ON ddl_command_end EXECUTE FUNCTION public.wtcache_ddl_message();
 		   END IF;
 		 END $$`,
+		// Also under session_replication_role=replica (pg_restore's
+		// --disable-triggers, replication tools).
+		`ALTER EVENT TRIGGER wtcache_ddl ENABLE ALWAYS`,
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {
@@ -309,9 +348,10 @@ func (cn *connector) pollFeedOnce(keys feedKeys) {
 		return // no follower's claim holds now: the view expires by itself
 	}
 	prev := f.view.Load()
-	if prev != nil && prev.catalog != "" && prev.catalog != catalog {
-		// A DDL, GRANT, REVOKE or role change, or a new stream: forget
-		// what this process knows of the catalog.
+	if prev == nil || prev.catalog != catalog {
+		// A DDL, GRANT, REVOKE or role change, a new stream, or the first
+		// claim this process sees (what it learnt before may predate a
+		// change the feed reported): forget what it knows of the catalog.
 		cn.schema.forget()
 		cn.catalogs.Add(1)
 	}

@@ -47,7 +47,7 @@ func TestFeedFirstConnection(t *testing.T) {
 	mustExec(t, p, `DROP ROLE IF EXISTS wtc_norepl; CREATE ROLE wtc_norepl LOGIN`)
 	mustExec(t, p, `DROP PUBLICATION IF EXISTS wtc_some; DROP TABLE IF EXISTS wtc_pub_one; CREATE TABLE wtc_pub_one (id int PRIMARY KEY); CREATE PUBLICATION wtc_some FOR TABLE wtc_pub_one`)
 	t.Cleanup(func() {
-		mustExec(t, p, `DROP PUBLICATION IF EXISTS wtc_some; DROP TABLE IF EXISTS wtc_pub_one; DROP ROLE IF EXISTS wtc_norepl; ALTER EVENT TRIGGER wtcache_ddl ENABLE`)
+		mustExec(t, p, `DROP PUBLICATION IF EXISTS wtc_some; DROP TABLE IF EXISTS wtc_pub_one; DROP ROLE IF EXISTS wtc_norepl; ALTER EVENT TRIGGER wtcache_ddl ENABLE ALWAYS`)
 	})
 	for _, tc := range []struct {
 		name, user string
@@ -58,12 +58,12 @@ func TestFeedFirstConnection(t *testing.T) {
 		{name: "role without REPLICATION", user: "wtc_norepl", want: `role "wtc_norepl" has neither the REPLICATION attribute nor superuser`},
 		{name: "no publication", extra: []string{"cache_feed_publication=wtc_none"}, want: `no publication "wtc_none"`},
 		{name: "publication of some tables", extra: []string{"cache_feed_publication=wtc_some"}, want: `publication "wtc_some" is not FOR ALL TABLES`},
-		{name: "event trigger disabled", before: `ALTER EVENT TRIGGER wtcache_ddl DISABLE`, want: "no enabled event trigger wtcache_ddl"},
+		{name: "event trigger disabled", before: `ALTER EVENT TRIGGER wtcache_ddl DISABLE`, want: "no event trigger wtcache_ddl enabled ALWAYS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.before != "" {
 				mustExec(t, p, tc.before)
-				defer mustExec(t, p, `ALTER EVENT TRIGGER wtcache_ddl ENABLE`)
+				defer mustExec(t, p, `ALTER EVENT TRIGGER wtcache_ddl ENABLE ALWAYS`)
 			}
 			db, _ := feedOpen(t, e, "", tc.user, tc.extra...)
 			for i := range 2 {

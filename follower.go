@@ -243,13 +243,27 @@ func (cn *connector) follow(keys feedKeys, database string, pgcfg *pgx.ConnConfi
 	return f.receive(ctx)
 }
 
-// roleFingerprint changes with any change of role membership or of the
-// role attributes that decide what a role may read; the event trigger does
-// not see those (they are not per-database DDL).
+// roleFingerprint changes with any change of role membership, of the role
+// attributes that decide what a role may read, and of the owners,
+// privileges and row-level security of relations: what the event trigger
+// cannot see (role changes are not per-database DDL; REASSIGN OWNED fires
+// no event trigger).
 const roleFingerprint = `(SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
 	SELECT roleid::text || ':' || member::text || ':' || admin_option::text AS x FROM pg_auth_members
 	UNION ALL
-	SELECT oid::text || ':' || rolsuper::text || rolinherit::text || rolbypassrls::text FROM pg_roles) r)`
+	SELECT oid::text || ':' || rolsuper::text || rolinherit::text || rolbypassrls::text FROM pg_roles
+	UNION ALL
+	SELECT oid::text || ':' || relowner::text || ':' || coalesce(relacl::text, '') || relrowsecurity::text || relforcerowsecurity::text
+	FROM pg_class WHERE relkind IN ('r', 'p', 'v', 'm', 'f')
+	UNION ALL
+	SELECT oid::text || ':' || polrelid::text FROM pg_policy) r)`
+
+// feedSetupOK is true while the publication publishes every kind of change
+// of every table under its own name and the event trigger fires always:
+// checked with every heartbeat, as at the first connection.
+const feedSetupOK = `(SELECT coalesce(bool_and(puballtables AND pubinsert AND pubupdate AND pubdelete AND pubtruncate AND NOT pubviaroot), false)
+	FROM pg_publication WHERE pubname = $2)
+	AND EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'wtcache_ddl' AND evtenabled = 'A')`
 
 // sendHeartbeat writes a heartbeat into the log (a non-transactional
 // logical message, decoded at once) and reads the role fingerprint in the
@@ -270,10 +284,15 @@ func (f *follower) sendHeartbeat(ctx context.Context) error {
 	f.pending[tok] = heartbeat{sent: sent, until: now.Add(f.cn.cfg.feedMaxLag).UnixMilli()}
 	f.mu.Unlock()
 	f.catMu.Lock()
-	rows, err := f.cat.innerQuery(ctx, `SELECT pg_logical_emit_message(false, 'wtcache.tick', $1::text)::text, `+roleFingerprint, tok)
+	rows, err := f.cat.innerQuery(ctx, `SELECT pg_logical_emit_message(false, 'wtcache.tick', $1::text)::text, `+roleFingerprint+`, `+feedSetupOK, tok, f.cn.cfg.feedPublication)
 	f.catMu.Unlock()
 	if err != nil {
 		return err
+	}
+	if !asBool(rows[0][2]) {
+		// The publication or the event trigger changed under the feed: it
+		// stops (no claim, so no hit anywhere) until both are right again.
+		return errors.New("the publication or the event trigger wtcache_ddl no longer gives every change (see SetupFeed)")
 	}
 	f.mu.Lock()
 	if hb, ok := f.pending[tok]; ok {
@@ -458,6 +477,12 @@ func (f *follower) change(rel uint32, tuple *pglogrepl.TupleData) {
 		return
 	}
 	if tuple == nil || r.pk == nil {
+		f.markBump(rel)
+		return
+	}
+	if id := r.msg.ReplicaIdentity; id != 'd' && id != 'f' {
+		// REPLICA IDENTITY USING INDEX or NOTHING: the old key of an
+		// UPDATE or DELETE is not in the log (or not the primary key's).
 		f.markBump(rel)
 		return
 	}

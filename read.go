@@ -319,6 +319,7 @@ const (
 	reasonNotLookup    = "not_a_lookup"
 	reasonPrivileges   = "no_select_privilege"
 	reasonCacheDown    = "cache_unavailable"
+	reasonOpaque       = "text_not_readable" // standard_conforming_strings off and a backslash in a string
 )
 
 func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o *op) (driver.Rows, string, error) {

@@ -69,6 +69,23 @@ type cascade struct {
 type schemaCache struct {
 	mu     sync.RWMutex
 	tables map[uint32]*tableInfo
+	funcs  map[string]funcClass // by name called (funcs.go)
+}
+
+func (s *schemaCache) funcClass(name string) (funcClass, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fc, ok := s.funcs[name]
+	return fc, ok
+}
+
+func (s *schemaCache) putFuncClass(name string, fc funcClass) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.funcs == nil || len(s.funcs) >= maxSessionNames {
+		s.funcs = map[string]funcClass{}
+	}
+	s.funcs[name] = fc
 }
 
 func (s *schemaCache) get(oid uint32, maxAge time.Duration) *tableInfo {
@@ -106,7 +123,7 @@ func (s *schemaCache) cacheable() []*tableInfo {
 // forget drops everything; called after DDL through the wrapper.
 func (s *schemaCache) forget() {
 	s.mu.Lock()
-	s.tables = nil
+	s.tables, s.funcs = nil, nil
 	s.mu.Unlock()
 }
 
@@ -331,6 +348,10 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		ti.reason = "not an ordinary table (view, partitioned table, foreign table...)"
 	case persistence == "t":
 		ti.reason = "temporary table"
+	case persistence == "u" && c.c.cfg.feed:
+		// Writes to an unlogged table never reach the log: the change
+		// feed cannot keep its bound for it.
+		ti.reason = "unlogged table (the change feed cannot see its writes)"
 	case rls:
 		ti.reason = "row-level security enabled"
 	case hasChildren:

@@ -155,6 +155,11 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 	if err := c.ensureSession(ctx); err != nil {
 		return nil, err
 	}
+	if c.fx.dbWide {
+		// A volatile user function, or a text the lexer cannot follow
+		// under the session's settings: any table may change.
+		ts.database(false)
+	}
 	for i := range p.class.Statements {
 		s := &p.class.Statements[i]
 		if s.Kind == recognize.KindTx && s.AllTables {
@@ -768,9 +773,13 @@ func (c *conn) afterStatement(p *plan) {
 	if p.ddl {
 		c.c.schema.forget()
 	}
-	if p.session {
+	if p.session || c.fx.session {
+		// It may have moved the search path or the role (SET, a user
+		// function that calls set_config or SET ROLE): what names resolve
+		// to and what the role may read are asked again.
 		c.sess.reset()
 	}
+	c.fx = stmtFacts{}
 	if p.txControl && len(p.class.Statements) > 1 {
 		// ROLLBACK, ROLLBACK TO, BEGIN inside one string: which writes
 		// survive is not known; their rows are invalidated at commit, none

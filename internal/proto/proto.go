@@ -328,7 +328,8 @@ func genMatches(stored, gen, epoch string) bool {
 // DBState is the database's state as a poll saw it.
 type DBState struct {
 	Epoch, Catalog string
-	Locked         bool // a database-wide write intent is live
+	Locked         bool  // a database-wide write intent is live
+	Count          int64 // moves at every poll; going back means Redis lost writes
 }
 
 // DBPoll reads the state of the database whose hash is key, making it when
@@ -339,16 +340,17 @@ func DBPoll(ctx context.Context, rdb redis.Scripter, key string) (DBState, error
 	if err != nil {
 		return DBState{}, err
 	}
-	if len(v) != 3 {
+	if len(v) != 4 {
 		return DBState{}, ErrProtocol
 	}
 	e, _ := v[0].(string)
 	c, _ := v[1].(string)
 	l, _ := v[2].(int64)
+	n, _ := v[3].(int64)
 	if e == "" || c == "" {
 		return DBState{}, ErrProtocol
 	}
-	return DBState{Epoch: e, Catalog: c, Locked: l == 1}, nil
+	return DBState{Epoch: e, Catalog: c, Locked: l == 1, Count: n}, nil
 }
 
 // DBLock places a database-wide write intent for lifetimeMs.

@@ -450,11 +450,13 @@ return 1
 //              what it knows of the catalog (DDL, GRANT, REVOKE)
 //   w:<token>  a database-wide write intent, with its deadline (ms, server
 //              time): while one is live no process serves or fills
+//   n          a counter every poll moves (seen going back: Redis lost
+//              acknowledged writes)
 // A dead database-wide intent may hide a committed write: whoever finds one
 // removes it and moves the epoch.
 
 // dbPollScript reads the database's state, making it when it is missing.
-// ARGV: a fresh token. Returns {epoch, catalog, locked (0/1)}.
+// ARGV: a fresh token. Returns {epoch, catalog, locked (0/1), poll count}.
 var dbPollScript = redis.NewScript(prelude + `
 local h = hgetall(KEYS[1]) or {}
 local e, c, locked, dead = nil, nil, false, false
@@ -475,7 +477,11 @@ if c == nil then
   c = ARGV[1] .. 'c'
   redis.call('HSET', KEYS[1], 'c', c)
 end
-return {e, c, locked and 1 or 0}
+-- A counter every poll moves: a process that sees it go back knows Redis
+-- lost writes it acknowledged (a restart from a snapshot, a failover to a
+-- replica that lagged).
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+return {e, c, locked and 1 or 0, n}
 `)
 
 // dbLockScript places a database-wide write intent. ARGV: token, lifetime

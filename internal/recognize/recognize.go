@@ -1,6 +1,7 @@
 package recognize
 
 import (
+	"slices"
 	"strings"
 	"sync"
 )
@@ -172,6 +173,16 @@ type Classification struct {
 	// Statements has one entry per statement of the text; empty statements
 	// (";;") are skipped.
 	Statements []Statement
+	// Calls are the names (folded, without schema) that appear where a
+	// function call may: a name followed by "(", other than a type's
+	// modifiers after "::". It over-approximates: table names in INSERT
+	// INTO t (...) and keywords are there too; a caller looks them up in
+	// the catalog.
+	Calls []string
+	// Backslash is true when a plain string constant ('...') holds a
+	// backslash: with standard_conforming_strings off the server reads it
+	// as an escape, and the statements' boundaries may not be these.
+	Backslash bool
 }
 
 // Lookup describes a query of the form
@@ -301,6 +312,34 @@ func Classify(sql string) Classification {
 	for i, sp := range spans {
 		classifyStatement(&stmts[i], sql, toks[sp.from:sp.to], len(spans) == 1)
 	}
+	var calls []string
+	backslash := false
+	for i, t := range toks {
+		if t.kind == tkString && t.flags&fBackslash != 0 {
+			backslash = true
+		}
+		if (t.kind != tkIdent && t.kind != tkQIdent && t.kind != tkUIdent) || i+1 >= len(toks) || toks[i+1].kind != tkLParen {
+			continue
+		}
+		if i > 0 && toks[i-1].kind == tkCast {
+			continue // ::numeric(10, 2)
+		}
+		name, ok := identName(sql, t)
+		if !ok {
+			name = "?" // a name it cannot read: the caller widens
+		}
+		if t.kind == tkIdent && notCall[name] {
+			continue // VALUES (, IN (, ANY (, ...: SQL, not a function
+		}
+		if j := qualifiedStart(toks, i); j > 0 && toks[j-1].kind == tkIdent {
+			if prev, _ := identName(sql, toks[j-1]); relationBefore[prev] {
+				continue // INSERT INTO t (...), CAST(x AS numeric(10, 2))
+			}
+		}
+		if !slices.Contains(calls, name) {
+			calls = append(calls, name)
+		}
+	}
 	if strings.IndexByte(sql, '\v') >= 0 {
 		// PostgreSQL 15 does not take a vertical tab as white space (16
 		// does): such a text may be a syntax error there, so it is never
@@ -309,7 +348,7 @@ func Classify(sql string) Classification {
 			stmts[i].Lookup = nil
 		}
 	}
-	return Classification{Statements: stmts}
+	return Classification{Statements: stmts, Calls: calls, Backslash: backslash}
 }
 
 // buffers are the scratch slices of one Classify call, reused through
@@ -336,4 +375,36 @@ func (b *buffers) release() {
 
 func unknownText() Classification {
 	return Classification{Statements: []Statement{{Kind: KindUnknown, AllTables: true}}}
+}
+
+// notCall are keywords that may be followed by "(" without being a call.
+var notCall = map[string]bool{}
+
+// relationBefore are keywords after which a name followed by "(" is a
+// relation's column list or a type, not a call.
+var relationBefore = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`values in any all some exists not and or array row cast coalesce nullif
+		greatest least over filter within using set returning select where from on as join lateral table into
+		with distinct by partition key check unique primary foreign references default like ilike between is
+		when then else case limit offset interval extract position substring trim overlay grouping rollup cube
+		sets window rows range groups tablesample conflict do nothing only excluded recursive materialized
+		xmlelement xmlforest xmlattributes xmlconcat xmlparse xmlpi xmlroot xmlserialize xmlexists xmltable
+		collate for of nowait skip locked share update delete insert merge matched include storage`) {
+		notCall[k] = true
+	}
+	for _, k := range strings.Fields(`into table join from update references only as index view exists type
+		trigger sequence schema domain function procedure aggregate operator cast policy rule publication`) {
+		relationBefore[k] = true
+	}
+}
+
+// qualifiedStart returns the index of the first token of the dotted name
+// that ends at toks[i] (schema.table ends at table).
+func qualifiedStart(toks []token, i int) int {
+	for i >= 2 && toks[i-1].kind == tkDot && (toks[i-2].kind == tkIdent || toks[i-2].kind == tkQIdent) {
+		i -= 2
+	}
+	return i
 }
