@@ -25,8 +25,8 @@ type conn struct {
 	sess     session
 	fx       stmtFacts // what the statement running now may do (funcs.go)
 	tx       *tx       // the database/sql transaction in progress
-	manualTx bool    // a BEGIN statement was sent (drivers other than pgx)
-	pending  targets // writes of the transaction in progress
+	manualTx bool      // a BEGIN statement was sent (drivers other than pgx)
+	pending  targets   // writes of the transaction in progress
 }
 
 var (
