@@ -57,7 +57,7 @@ func TestFeedFirstConnection(t *testing.T) {
 	}{
 		{name: "role without REPLICATION", user: "wtc_norepl", want: `role "wtc_norepl" has neither the REPLICATION attribute nor superuser`},
 		{name: "no publication", extra: []string{"cache_feed_publication=wtc_none"}, want: `no publication "wtc_none"`},
-		{name: "publication of some tables", extra: []string{"cache_feed_publication=wtc_some"}, want: `publication "wtc_some" is not FOR ALL TABLES`},
+		{name: "publication of some tables", extra: []string{"cache_feed_publication=wtc_some"}, want: `publication "wtc_some" does not give every change`},
 		{name: "event trigger disabled", before: `ALTER EVENT TRIGGER wtcache_ddl DISABLE`, want: "no event trigger wtcache_ddl enabled ALWAYS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

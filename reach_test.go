@@ -1,0 +1,254 @@
+package wtcache
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+)
+
+// The reach of a write comes from the catalog, not the text: generated
+// schemas with triggers (BEFORE and AFTER, row and statement, writing the
+// same table or others), rules, nested views (some with INSTEAD OF
+// triggers), foreign keys with every action (self-references included),
+// partitions and inheritance, and volatile functions that write. Random
+// statements run through one wtcache handle, in autocommit and in
+// transactions; after every statement another handle sharing the Redis
+// (its cache warm) must read every row of every table exactly as plain pgx
+// does.
+
+type reachSchema struct {
+	tables []string // ordinary tables, each (id bigint PRIMARY KEY, v bigint, ref bigint)
+	views  []string // updatable views over them, some nested
+	funcs  []string // volatile functions f(k bigint) that write
+	parted string   // a partitioned table (its leaves are cached)
+	inh    string   // an inheritance parent (not cached; its child is)
+	ddl    []string
+	drop   []string
+	notes  []string
+}
+
+func genReachSchema(rng *rand.Rand, prefix string) *reachSchema {
+	s := &reachSchema{}
+	n := 3 + rng.IntN(3)
+	for i := range n {
+		t := fmt.Sprintf("%s_t%d", prefix, i)
+		s.tables = append(s.tables, t)
+		s.ddl = append(s.ddl, fmt.Sprintf(`CREATE TABLE %s (id bigint PRIMARY KEY, v bigint NOT NULL DEFAULT 0, ref bigint);
+			INSERT INTO %s (id, v) SELECT g, g FROM generate_series(1, 5) g`, t, t))
+	}
+	pick := func() string { return s.tables[rng.IntN(len(s.tables))] }
+	// Foreign keys, self-references included, with every action.
+	actions := []string{"CASCADE", "SET NULL", "NO ACTION", "RESTRICT", "SET DEFAULT"}
+	for i := range 1 + rng.IntN(3) {
+		from, to := pick(), pick()
+		del, upd := actions[rng.IntN(len(actions))], actions[rng.IntN(len(actions))]
+		s.ddl = append(s.ddl, fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT fk%d FOREIGN KEY (ref) REFERENCES %s(id) ON DELETE %s ON UPDATE %s`, from, i, to, del, upd))
+		s.notes = append(s.notes, fmt.Sprintf("fk %s.ref -> %s ON DELETE %s ON UPDATE %s", from, to, del, upd))
+	}
+	// Triggers writing the same table or another.
+	for i := range rng.IntN(3) {
+		on, target := pick(), pick()
+		when := []string{"BEFORE", "AFTER"}[rng.IntN(2)]
+		level := []string{"ROW", "STATEMENT"}[rng.IntN(2)]
+		event := []string{"UPDATE", "INSERT", "DELETE", "INSERT OR UPDATE OR DELETE"}[rng.IntN(4)]
+		fn := fmt.Sprintf("%s_trg%d", prefix, i)
+		ret := "NEW"
+		if level == "STATEMENT" || event != "UPDATE" && event != "INSERT" {
+			ret = "NULL"
+		}
+		if when == "BEFORE" && level == "ROW" && ret == "NULL" {
+			ret = "COALESCE(NEW, OLD)"
+		}
+		s.ddl = append(s.ddl, fmt.Sprintf(`CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+			  IF pg_trigger_depth() < 2 THEN UPDATE %s SET v = v + 1000 WHERE id = 1; END IF;
+			  RETURN %s;
+			END $$;
+			CREATE TRIGGER trg%d %s %s ON %s FOR EACH %s EXECUTE FUNCTION %s()`, fn, target, ret, i, when, event, on, level, fn))
+		s.drop = append(s.drop, fmt.Sprintf("DROP FUNCTION IF EXISTS %s() CASCADE", fn))
+		s.notes = append(s.notes, fmt.Sprintf("trigger %s %s %s on %s writes %s", when, level, event, on, target))
+	}
+	// A rule.
+	if rng.IntN(2) == 0 && len(s.tables) > 1 {
+		on := s.tables[0]
+		target := s.tables[1+rng.IntN(len(s.tables)-1)]
+		s.ddl = append(s.ddl, fmt.Sprintf(`CREATE RULE r_also AS ON UPDATE TO %s DO ALSO UPDATE %s SET v = v + 100 WHERE id = 2`, on, target))
+		s.notes = append(s.notes, fmt.Sprintf("rule on %s writes %s", on, target))
+	}
+	// Views, nested, one with an INSTEAD OF trigger.
+	for i := range 1 + rng.IntN(2) {
+		base := pick()
+		v := fmt.Sprintf("%s_v%d", prefix, i)
+		s.ddl = append(s.ddl, fmt.Sprintf(`CREATE VIEW %s AS SELECT * FROM %s`, v, base))
+		s.views = append(s.views, v)
+		w := v + "w"
+		s.ddl = append(s.ddl, fmt.Sprintf(`CREATE VIEW %s AS SELECT * FROM %s WHERE id > 0`, w, v))
+		s.views = append(s.views, w)
+		s.drop = append(s.drop, fmt.Sprintf("DROP VIEW IF EXISTS %s, %s CASCADE", w, v))
+		if rng.IntN(2) == 0 {
+			target := pick()
+			fn := fmt.Sprintf("%s_iot%d", prefix, i)
+			s.ddl = append(s.ddl, fmt.Sprintf(`CREATE VIEW %si AS SELECT * FROM %s;
+				CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN UPDATE %s SET v = NEW.v WHERE id = NEW.id; RETURN NEW; END $$;
+				CREATE TRIGGER iot INSTEAD OF UPDATE ON %si FOR EACH ROW EXECUTE FUNCTION %s()`, v, base, fn, target, v, fn))
+			s.views = append(s.views, v+"i")
+			s.drop = append(s.drop, fmt.Sprintf("DROP VIEW IF EXISTS %si CASCADE; DROP FUNCTION IF EXISTS %s() CASCADE", v, fn))
+			s.notes = append(s.notes, fmt.Sprintf("view %si over %s, INSTEAD OF writes %s", v, base, target))
+		}
+	}
+	// Volatile functions that write.
+	for i := range 1 + rng.IntN(2) {
+		target := pick()
+		fn := fmt.Sprintf("%s_f%d", prefix, i)
+		s.ddl = append(s.ddl, fmt.Sprintf(`CREATE FUNCTION %s(k bigint) RETURNS bigint LANGUAGE sql AS
+			'UPDATE %s SET v = v + 7 WHERE id = k RETURNING v'`, fn, target))
+		s.funcs = append(s.funcs, fn)
+		s.drop = append(s.drop, fmt.Sprintf("DROP FUNCTION IF EXISTS %s(bigint) CASCADE", fn))
+		s.notes = append(s.notes, fmt.Sprintf("function %s writes %s", fn, target))
+	}
+	// A partitioned table and an inheritance parent.
+	s.parted = prefix + "_p"
+	s.ddl = append(s.ddl, fmt.Sprintf(`CREATE TABLE %[1]s (id bigint, v bigint NOT NULL DEFAULT 0, ref bigint, PRIMARY KEY (id)) PARTITION BY RANGE (id);
+		CREATE TABLE %[1]s_a PARTITION OF %[1]s FOR VALUES FROM (1) TO (4);
+		CREATE TABLE %[1]s_b PARTITION OF %[1]s FOR VALUES FROM (4) TO (100);
+		INSERT INTO %[1]s (id, v) SELECT g, g FROM generate_series(1, 5) g`, s.parted))
+	s.inh = prefix + "_h"
+	s.ddl = append(s.ddl, fmt.Sprintf(`CREATE TABLE %[1]s (id bigint PRIMARY KEY, v bigint NOT NULL DEFAULT 0, ref bigint);
+		CREATE TABLE %[1]s_c (PRIMARY KEY (id)) INHERITS (%[1]s);
+		INSERT INTO %[1]s_c (id, v) SELECT g, g FROM generate_series(1, 5) g`, s.inh))
+	var all []string
+	all = append(all, s.tables...)
+	all = append(all, s.parted, s.inh+"_c", s.inh)
+	s.drop = append(s.drop, "DROP TABLE IF EXISTS "+strings.Join(all, ", ")+" CASCADE")
+	return s
+}
+
+// cached are the tables whose rows another handle may read from Redis.
+func (s *reachSchema) cached() []string {
+	return append(append([]string(nil), s.tables...), s.parted+"_a", s.parted+"_b", s.inh+"_c")
+}
+
+func (s *reachSchema) statement(rng *rand.Rand, n *int64) string {
+	*n++
+	k := 1 + rng.IntN(5)
+	any := func(xs []string) string { return xs[rng.IntN(len(xs))] }
+	switch rng.IntN(10) {
+	case 0, 1:
+		return fmt.Sprintf("UPDATE %s SET v = %d WHERE id = %d", any(s.tables), *n, k)
+	case 2:
+		return fmt.Sprintf("UPDATE %s SET v = %d WHERE id = %d", any(s.views), *n, k)
+	case 3:
+		return fmt.Sprintf("DELETE FROM %s WHERE id = %d", any(s.tables), k)
+	case 4:
+		return fmt.Sprintf("INSERT INTO %s (id, v) VALUES (%d, %d) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v", any(s.tables), k, *n)
+	case 5:
+		return fmt.Sprintf("SELECT %s(%d)", any(s.funcs), k)
+	case 6:
+		return fmt.Sprintf("UPDATE %s SET v = %d WHERE id = %d", s.parted, *n, k)
+	case 7:
+		return fmt.Sprintf("UPDATE %s SET v = %d WHERE id = %d", s.inh, *n, k)
+	case 8:
+		return fmt.Sprintf("UPDATE %s SET ref = %d WHERE id = %d", any(s.tables), 1+rng.IntN(5), k)
+	default:
+		return fmt.Sprintf("UPDATE %s SET id = %d WHERE id = %d", any(s.tables), 10+rng.IntN(3), k)
+	}
+}
+
+func TestReachGenerator(t *testing.T) {
+	e := needServices(t)
+	p := e.plain(t)
+	ctx := context.Background()
+	seed := uint64(os.Getpid())
+	schemas := 4
+	if testing.Short() {
+		schemas = 2
+	}
+	for si := range schemas {
+		rng := rand.New(rand.NewPCG(seed, uint64(si)))
+		name := fmt.Sprintf("rg%d_%d", os.Getpid()%10000, si)
+		s := genReachSchema(rng, name)
+		t.Run(name, func(t *testing.T) {
+			for _, d := range s.drop {
+				_, _ = p.Exec(d)
+			}
+			for _, d := range s.ddl {
+				mustExec(t, p, d)
+			}
+			t.Cleanup(func() {
+				for _, d := range s.drop {
+					_, _ = p.Exec(d)
+				}
+			})
+			prefix := fmt.Sprintf("reach%d-%d", os.Getpid(), prefixSeq.Add(1))
+			dbA, _ := e.open(t, prefix, "lock_timeout=500")
+			dbB, cB := e.open(t, prefix)
+			read := func(db *sql.DB, table string, id int) string {
+				var v, ref sql.NullInt64
+				err := db.QueryRowContext(ctx, `SELECT v, ref FROM `+table+` WHERE id = $1`, id).Scan(&v, &ref)
+				if err == sql.ErrNoRows {
+					return "-"
+				}
+				if err != nil {
+					return "error " + err.Error()
+				}
+				return fmt.Sprintf("%v/%v", v, ref)
+			}
+			var history []string
+			check := func() {
+				t.Helper()
+				cB.settle()
+				for _, table := range s.cached() {
+					for id := 1; id <= 12; id++ {
+						if got, want := read(dbB, table, id), read(p, table, id); got != want {
+							t.Fatalf("seed %d schema %d:\n  %s\nafter\n  %s\nanother handle reads %s id %d = %s, PostgreSQL %s",
+								seed, si, strings.Join(s.notes, "\n  "), strings.Join(history, "\n  "), table, id, got, want)
+						}
+					}
+				}
+			}
+			check() // warm the other handle's cache
+			check()
+			var n int64
+			for range 25 {
+				if rng.IntN(4) == 0 {
+					// A transaction of a few statements.
+					tx, err := dbA.BeginTx(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var stmts []string
+					for range 1 + rng.IntN(3) {
+						q := s.statement(rng, &n)
+						_, err := tx.ExecContext(ctx, q)
+						stmts = append(stmts, fmt.Sprintf("%s -> %v", q, err))
+						if err != nil {
+							break
+						}
+					}
+					end := "COMMIT"
+					if rng.IntN(3) == 0 {
+						end = "ROLLBACK"
+						err = tx.Rollback()
+					} else {
+						err = tx.Commit()
+					}
+					history = append(history, fmt.Sprintf("BEGIN; %s; %s -> %v", strings.Join(stmts, "; "), end, err))
+				} else {
+					q := s.statement(rng, &n)
+					_, err := dbA.ExecContext(ctx, q)
+					history = append(history, fmt.Sprintf("%s -> %v", q, err))
+				}
+				check()
+			}
+			t.Logf("%d statements over %s; hits on the checking handle %d", len(history), strings.Join(s.notes, "; "), rpStats(cB).Hits)
+			if rpStats(cB).Hits == 0 {
+				t.Error("no read was served from Redis: the check proves nothing")
+			}
+		})
+	}
+}
