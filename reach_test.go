@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The reach of a write comes from the catalog, not the text: generated
@@ -250,5 +252,110 @@ func TestReachGenerator(t *testing.T) {
 				t.Error("no read was served from Redis: the check proves nothing")
 			}
 		})
+	}
+}
+
+// TestLeadingDriverArgs: pgx takes leading arguments of its option types
+// (a QueryExecMode, result formats, NamedArgs) for itself; a write binds its
+// key to the arguments the statement's $n take, whatever precedes them.
+func TestLeadingDriverArgs(t *testing.T) {
+	e := needServices(t)
+	p := e.plain(t)
+	ctx := context.Background()
+	table := fmt.Sprintf("lead_args_%d", os.Getpid())
+	mustExec(t, p, `DROP TABLE IF EXISTS `+table+`; CREATE TABLE `+table+` (id bigint PRIMARY KEY, v bigint NOT NULL); INSERT INTO `+table+` SELECT g, 0 FROM generate_series(0, 9) g`)
+	t.Cleanup(func() { mustExec(t, p, `DROP TABLE IF EXISTS `+table) })
+	prefix := fmt.Sprintf("lead%d-%d", os.Getpid(), prefixSeq.Add(1))
+	dbA, _ := e.open(t, prefix)
+	dbB, cB := e.open(t, prefix)
+	leads := []struct {
+		name string
+		args []any
+	}{
+		{"none", nil},
+		{"exec mode simple", []any{pgx.QueryExecModeSimpleProtocol}},
+		{"exec mode exec", []any{pgx.QueryExecModeExec}},
+		{"exec mode describe", []any{pgx.QueryExecModeDescribeExec}},
+		{"exec mode cache describe", []any{pgx.QueryExecModeCacheDescribe}},
+		{"result formats", []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}},
+		{"mode and formats", []any{pgx.QueryExecModeExec, pgx.QueryResultFormats{pgx.TextFormatCode}}},
+	}
+	for i, lead := range leads {
+		t.Run(lead.name, func(t *testing.T) {
+			// Key 1 and value i+100: with the key bound to the option, the
+			// intent would land on another row.
+			for range 2 {
+				var v int64
+				_ = dbB.QueryRowContext(ctx, `SELECT v FROM `+table+` WHERE id = $1`, 1).Scan(&v)
+				cB.settle()
+			}
+			args := append(append([]any(nil), lead.args...), int64(i+100), int64(1))
+			if _, err := dbA.ExecContext(ctx, `UPDATE `+table+` SET v = $1 WHERE id = $2`, args...); err != nil {
+				t.Fatal(err)
+			}
+			var got, want int64
+			if err := dbB.QueryRowContext(ctx, `SELECT v FROM `+table+` WHERE id = $1`, 1).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.QueryRowContext(ctx, `SELECT v FROM `+table+` WHERE id = $1`, 1).Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("after the UPDATE with leading %v, another handle reads %d, PostgreSQL %d", lead.args, got, want)
+			}
+		})
+	}
+	t.Run("named args", func(t *testing.T) {
+		for range 2 {
+			var v int64
+			_ = dbB.QueryRowContext(ctx, `SELECT v FROM `+table+` WHERE id = $1`, 2).Scan(&v)
+			cB.settle()
+		}
+		if _, err := dbA.ExecContext(ctx, `UPDATE `+table+` SET v = @v WHERE id = @id`, pgx.NamedArgs{"v": int64(77), "id": int64(2)}); err != nil {
+			t.Fatal(err)
+		}
+		var got int64
+		if err := dbB.QueryRowContext(ctx, `SELECT v FROM `+table+` WHERE id = $1`, 2).Scan(&got); err != nil || got != 77 {
+			t.Fatalf("after an UPDATE with NamedArgs another handle reads %d (%v), want 77", got, err)
+		}
+	})
+}
+
+// TestSessionChangeInString: SET search_path in the same string as a
+// write moves where the write's names resolve; the write reaches whatever
+// the new path names.
+func TestSessionChangeInString(t *testing.T) {
+	e := needServices(t)
+	p := e.plain(t)
+	ctx := context.Background()
+	sa, sb := fmt.Sprintf("pth_a_%d", os.Getpid()), fmt.Sprintf("pth_b_%d", os.Getpid())
+	mustExec(t, p, fmt.Sprintf(`DROP SCHEMA IF EXISTS %[1]s CASCADE; DROP SCHEMA IF EXISTS %[2]s CASCADE;
+		CREATE SCHEMA %[1]s; CREATE SCHEMA %[2]s;
+		CREATE TABLE %[1]s.acct (id bigint PRIMARY KEY, v bigint NOT NULL); INSERT INTO %[1]s.acct VALUES (1, 0);
+		CREATE TABLE %[2]s.acct (id bigint PRIMARY KEY, v bigint NOT NULL); INSERT INTO %[2]s.acct VALUES (1, 0);`, sa, sb))
+	t.Cleanup(func() { mustExec(t, p, fmt.Sprintf(`DROP SCHEMA IF EXISTS %s CASCADE; DROP SCHEMA IF EXISTS %s CASCADE`, sa, sb)) })
+	prefix := fmt.Sprintf("pth%d-%d", os.Getpid(), prefixSeq.Add(1))
+	dbA, _ := e.open(t, prefix, "search_path="+sa)
+	dbB, cB := e.open(t, prefix)
+	readB := func() int64 {
+		var v int64
+		if err := dbB.QueryRowContext(ctx, `SELECT v FROM `+sb+`.acct WHERE id = $1`, 1).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	readB()
+	cB.settle()
+	readB()
+	conn, err := dbA.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SET search_path = `+sb+`; UPDATE acct SET v = 5 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if got := readB(); got != 5 {
+		t.Fatalf("after SET search_path and an UPDATE in one string, another handle reads %s.acct = %d, want 5", sb, got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -160,8 +161,17 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 		// under the session's settings: any table may change.
 		ts.database(false)
 	}
+	sessionChanged := false
 	for i := range p.class.Statements {
 		s := &p.class.Statements[i]
+		if sessionChanged && (s.Kind == recognize.KindWrite || s.Kind == recognize.KindDDL) {
+			// SET search_path ...; UPDATE accounts ...: the names after
+			// the SET resolve with a path this session does not know yet.
+			ts.database(false)
+		}
+		if s.Kind == recognize.KindSession || s.Kind == recognize.KindUnknown {
+			sessionChanged = true
+		}
 		if s.Kind == recognize.KindTx && s.AllTables {
 			// COMMIT PREPARED: the writes of a transaction prepared
 			// anywhere commit now; nothing says which.
@@ -360,6 +370,10 @@ func (c *conn) writeKeys(ti *tableInfo, s *recognize.Statement, args []driver.Na
 	w := s.Write
 	if !single || w == nil || s.Kind != recognize.KindWrite {
 		return nil, false
+	}
+	args, ok := statementArgs(args)
+	if !ok {
+		return nil, false // pgx rewrites the statement (NamedArgs): which row is not known
 	}
 	if w.Op == "INSERT" {
 		if w.OnConflict {
@@ -836,4 +850,22 @@ func (c *conn) naiveRelease(ts targets, ok bool) {
 			_ = proto.NaiveMirror(ctx, cn.cfg.redis, metaKey(t.tag), keys, cn.cfg.ttlFor(t.ti.ident).Milliseconds(), images)
 		}
 	})
+}
+
+// statementArgs returns the arguments the statement's $n take: pgx takes
+// leading arguments of its option types (a QueryExecMode, result formats)
+// for itself. ok is false when one of them rewrites the statement (a
+// QueryRewriter such as pgx.NamedArgs): the binding is then not known.
+func statementArgs(args []driver.NamedValue) ([]driver.NamedValue, bool) {
+	for len(args) > 0 {
+		switch args[0].Value.(type) {
+		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+			args = args[1:]
+		case pgx.QueryRewriter:
+			return nil, false
+		default:
+			return args, true
+		}
+	}
+	return args, true
 }
