@@ -2,6 +2,8 @@ package wtcache
 
 import (
 	"context"
+	"hash/fnv"
+	"strconv"
 
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -116,4 +118,22 @@ func (c *conn) funcClasses(ctx context.Context, names []string) ([]funcClass, er
 		out = append(out, fc)
 	}
 	return out, nil
+}
+
+// renderedEpoch adds to epoch the session's rendering settings (TimeZone,
+// DateStyle, IntervalStyle, as the server reported them): images of tables
+// whose values the server renders as text are served only to sessions that
+// render them alike. ok is false when the driver does not report them.
+func (c *conn) renderedEpoch(epoch string) (string, bool) {
+	sc, ok := c.inner.(*stdlib.Conn)
+	if !ok {
+		return epoch, false
+	}
+	pc := sc.Conn().PgConn()
+	h := fnv.New64a()
+	for _, p := range []string{"TimeZone", "DateStyle", "IntervalStyle"} {
+		h.Write([]byte(pc.ParameterStatus(p)))
+		h.Write([]byte{0})
+	}
+	return epoch + "|" + strconv.FormatUint(h.Sum64(), 36), true
 }

@@ -359,3 +359,74 @@ func TestSessionChangeInString(t *testing.T) {
 		t.Fatalf("after SET search_path and an UPDATE in one string, another handle reads %s.acct = %d, want 5", sb, got)
 	}
 }
+
+// TestRenderingSettings: values the server renders as text (intervals,
+// arrays and ranges of dates and timestamps) under the session's TimeZone,
+// DateStyle and IntervalStyle: a session reads, through the cache, what
+// plain pgx reads with its own settings, whatever session filled the entry;
+// values decoded by the driver (a timestamptz, a date) keep sharing it.
+func TestRenderingSettings(t *testing.T) {
+	e := needServices(t)
+	p := e.plain(t)
+	ctx := context.Background()
+	table := fmt.Sprintf("render_%d", os.Getpid())
+	mustExec(t, p, `DROP TABLE IF EXISTS `+table+`; CREATE TABLE `+table+` (id bigint PRIMARY KEY,
+		iv interval, ds date[], ts timestamptz[], rg tstzrange, t timestamptz, d date);
+		INSERT INTO `+table+` VALUES (1, '1 day 2 hours', ARRAY['2024-01-02'::date], ARRAY['2024-01-02 03:04:05+00'::timestamptz],
+		  tstzrange('2024-01-02 03:04:05+00', '2024-01-03 03:04:05+00'), '2024-01-02 03:04:05+00', '2024-01-02')`)
+	plainOnly := fmt.Sprintf("render_plain_%d", os.Getpid())
+	mustExec(t, p, `DROP TABLE IF EXISTS `+plainOnly+`; CREATE TABLE `+plainOnly+` (id bigint PRIMARY KEY, t timestamptz, d date);
+		INSERT INTO `+plainOnly+` VALUES (1, '2024-01-02 03:04:05+00', '2024-01-02')`)
+	t.Cleanup(func() { mustExec(t, p, `DROP TABLE IF EXISTS `+table+`, `+plainOnly) })
+	settings := []string{
+		"TimeZone=UTC&DateStyle=ISO,%20MDY&IntervalStyle=postgres",
+		"TimeZone=Asia/Tokyo&DateStyle=German,%20DMY&IntervalStyle=sql_standard",
+		"TimeZone=America/New_York&DateStyle=SQL,%20MDY&IntervalStyle=iso_8601",
+		"TimeZone=UTC&DateStyle=Postgres,%20DMY&IntervalStyle=postgres_verbose",
+	}
+	prefix := fmt.Sprintf("render%d-%d", os.Getpid(), prefixSeq.Add(1))
+	row := func(db *sql.DB, tbl string) string {
+		rows, err := db.QueryContext(ctx, `SELECT * FROM `+tbl+` WHERE id = $1`, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := rpRender(rows, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out, "\n")
+	}
+	var handles []*sql.DB
+	var conns []*connector
+	var plains []*sql.DB
+	for _, s := range settings {
+		db, c := e.open(t, prefix, s)
+		handles, conns = append(handles, db), append(conns, c)
+		u := e.dbURL + "&" + s
+		if !strings.Contains(e.dbURL, "?") {
+			u = e.dbURL + "?" + s
+		}
+		pl, err := sql.Open("pgx", u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pl.Close() })
+		plains = append(plains, pl)
+	}
+	hits := int64(0)
+	for round := range 3 {
+		for i := range settings {
+			for _, tbl := range []string{table, plainOnly} {
+				before := rpStats(conns[i]).Hits
+				if got, want := row(handles[i], tbl), row(plains[i], tbl); got != want {
+					t.Fatalf("round %d, session %q, %s: through the cache\n%s\nplain pgx\n%s", round, settings[i], tbl, got, want)
+				}
+				conns[i].settle()
+				hits += rpStats(conns[i]).Hits - before
+			}
+		}
+	}
+	if hits == 0 {
+		t.Error("no read was served from Redis: the check proves nothing")
+	}
+}

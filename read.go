@@ -405,6 +405,13 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
 	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
 	epoch, epochKnown := cn.imageEpoch(dv, fv)
+	if ti.rendered {
+		// Images of this table hold values rendered under the session's
+		// settings: kept apart by them.
+		var ok bool
+		epoch, ok = c.renderedEpoch(epoch)
+		epochKnown = epochKnown && ok
+	}
 	pr.Epoch = epoch
 	start := time.Now()
 	rctx, cancel := cn.redisCtxFrom(ctx, start)

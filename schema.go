@@ -48,6 +48,11 @@ type tableInfo struct {
 	// userCode: the table has triggers (other than PostgreSQL's own for
 	// foreign keys) or rules, so a write to it may change anything.
 	userCode bool
+	// rendered: some column reaches the driver as text the server renders
+	// under the session's TimeZone, DateStyle or IntervalStyle; images are
+	// kept apart by those settings. unreported: under a setting the server
+	// does not report (money and lc_monetary): never cached.
+	rendered, unreported bool
 	loaded   time.Time
 
 	selectAll string // SELECT of every column by key, for misses
@@ -255,12 +260,27 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, c.relpersistence::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
 
+// columnsQuery reads the columns; render says how a value reaches the
+// driver: 's' rendered as text under the session's TimeZone, DateStyle or
+// IntervalStyle (an interval, arrays and ranges of dates, timestamps and
+// intervals, composites, types of an extension), 'u' rendered under a
+// setting the server does not report (money: lc_monetary), '' neither.
 const columnsQuery = `
-SELECT a.attnum::int8, a.attname::text, a.atttypid::int8,
-       (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)::int8,
-       coalesce(coll.collisdeterministic, true)
+SELECT a.attnum::int8, a.attname::text, a.atttypid::int8, b.oid::int8,
+       coalesce(coll.collisdeterministic, true),
+       CASE
+         WHEN b.oid = 790 OR e.oid = 790 OR r.rngsubtype = 790 THEN 'u'
+         WHEN b.oid = 1186 OR b.typtype = 'c' OR e.typtype = 'c'
+           OR (e.oid <> b.oid AND e.oid IN (1082, 1114, 1184, 1186))
+           OR r.rngsubtype IN (1082, 1114, 1184, 1186)
+           OR b.oid >= 16384 OR e.oid >= 16384 THEN 's'
+         ELSE ''
+       END
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type b ON b.oid = (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
+JOIN pg_type e ON e.oid = (CASE WHEN b.typelem <> 0 AND b.typlen = -1 THEN b.typelem ELSE b.oid END)
+LEFT JOIN pg_range r ON r.rngtypid = e.oid OR r.rngmultitypid = e.oid
 LEFT JOIN pg_collation coll ON coll.oid = a.attcollation
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
@@ -306,6 +326,12 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		base := uint32(asInt(cr[3]))
 		ci.keyKind = keyKindOf(base, asBool(cr[4]))
 		ci.intBits = map[uint32]int{21: 16, 23: 32, 20: 64}[base]
+		switch asString(cr[5]) {
+		case "s":
+			ti.rendered = true
+		case "u":
+			ti.unreported = true
+		}
 		attIdx[fmt.Sprint(asInt(cr[0]))] = len(ti.cols)
 		ti.colIdx[ci.name] = len(ti.cols)
 		ti.cols = append(ti.cols, ci)
@@ -352,6 +378,8 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		// Writes to an unlogged table never reach the log: the change
 		// feed cannot keep its bound for it.
 		ti.reason = "unlogged table (the change feed cannot see its writes)"
+	case ti.unreported:
+		ti.reason = "a column renders under a setting the server does not report (money: lc_monetary)"
 	case rls:
 		ti.reason = "row-level security enabled"
 	case hasChildren:

@@ -57,9 +57,9 @@ func TestDatabaseAskedOnceForTwoReads(t *testing.T) {
 		WillReturnRows(sqlmock.NewRows([]string{"nspname", "relname", "relkind", "relpersistence", "relrowsecurity", "relhassubclass", "indkey", "usercode"}).
 			AddRow("public", "rp_mock", "r", "p", false, false, "1", false))
 	mock.ExpectQuery(`FROM pg_attribute a\s.*WHERE a.attrelid = \$1 AND a.attnum > 0 AND NOT a.attisdropped\s+ORDER BY a.attnum$`).WithArgs(oid).
-		WillReturnRows(sqlmock.NewRows([]string{"attnum", "attname", "atttypid", "typbasetype", "collisdeterministic"}).
-			AddRow(int64(1), "id", int64(20), int64(20), true).
-			AddRow(int64(2), "name", int64(25), int64(25), true))
+		WillReturnRows(sqlmock.NewRows([]string{"attnum", "attname", "atttypid", "typbasetype", "collisdeterministic", "render"}).
+			AddRow(int64(1), "id", int64(20), int64(20), true, "").
+			AddRow(int64(2), "name", int64(25), int64(25), true, ""))
 	mock.ExpectQuery(`FROM pg_constraint con\s+WHERE con.confrelid = \$1 AND con.contype = 'f'`).WithArgs(oid).
 		WillReturnRows(sqlmock.NewRows([]string{"conrelid", "ondelete", "onupdate", "refcols"}))
 	mock.ExpectQuery(`^SELECT "id", "name" FROM "public"\."rp_mock" WHERE "id" = \$1::text::int8$`).

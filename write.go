@@ -478,13 +478,21 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 				} else {
 					keys := keyList(t.keys)
 					var images [][]byte
+					tagged := epoch
+					if t.ti.rendered {
+						// The writer's own rendering settings.
+						var ok bool
+						if tagged, ok = c.renderedEpoch(epoch); !ok {
+							t.images = nil
+						}
+					}
 					if len(t.images) > 0 {
 						images = make([][]byte, len(keys))
 						for i, k := range keys {
 							images[i] = t.images[k]
 						}
 					}
-					_, err = proto.ReleaseTagged(ctx, cn.cfg.redis, metaKey(t.tag), keys, token, gen, ttl, false, false, images, t.xid, epoch)
+					_, err = proto.ReleaseTagged(ctx, cn.cfg.redis, metaKey(t.tag), keys, token, gen, ttl, false, false, images, t.xid, tagged)
 				}
 				cn.redisErr(nil, err)
 				if err != nil {
