@@ -157,9 +157,13 @@ func WithFailurePolicy(p FailurePolicy) Option {
 	return func(c *config) { c.failure = p }
 }
 
-// WithSchemaRefresh sets how old the schema knowledge of a table may grow
-// before it is read again from pg_catalog (cache_schema_refresh). DDL sent
-// through wtcache refreshes it at once. Default: DefaultSchemaRefresh (1m).
+// WithSchemaRefresh sets how old what a process knows of the catalog may
+// grow before it is read again (cache_schema_refresh): a table's columns
+// and keys, and what a session's names resolve to and its role may read.
+// It bounds how long a change made outside wtcache (DDL, GRANT, REVOKE,
+// row-level security) takes to be seen without the change feed; DDL, GRANT
+// and REVOKE sent through wtcache reach every process before they return.
+// Default: DefaultSchemaRefresh (2s).
 func WithSchemaRefresh(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {

@@ -46,7 +46,7 @@ const (
 	DefaultTTL            = 10 * time.Minute
 	DefaultPrefix         = "wtc"
 	DefaultRedisTimeout   = 500 * time.Millisecond
-	DefaultSchemaRefresh  = time.Minute
+	DefaultSchemaRefresh  = 2 * time.Second
 	DefaultMaxEntrySize   = 64 << 10
 	DefaultIntentLifetime = 30 * time.Second
 	defaultPlanCache      = 4096

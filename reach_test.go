@@ -3,11 +3,14 @@ package wtcache
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -428,5 +431,86 @@ func TestRenderingSettings(t *testing.T) {
 	}
 	if hits == 0 {
 		t.Error("no read was served from Redis: the check proves nothing")
+	}
+}
+
+// TestPrivilegesElsewhere: privilege and security changes made outside
+// wtcache, without the change feed, reach a pooled connection within
+// cache_schema_refresh; made through another wtcache handle (any process),
+// before the statement returns. From then on PostgreSQL answers the role.
+func TestPrivilegesElsewhere(t *testing.T) {
+	e := needServices(t)
+	p := e.plain(t)
+	ctx := context.Background()
+	table := fmt.Sprintf("priv_%d", os.Getpid())
+	role, grp := fmt.Sprintf("wtc_priv_%d", os.Getpid()), fmt.Sprintf("wtc_privg_%d", os.Getpid())
+	setup := fmt.Sprintf(`DROP TABLE IF EXISTS %[1]s; DROP ROLE IF EXISTS %[2]s; DROP ROLE IF EXISTS %[3]s;
+		CREATE ROLE %[3]s; CREATE ROLE %[2]s LOGIN IN ROLE %[3]s;
+		CREATE TABLE %[1]s (id bigint PRIMARY KEY, v bigint NOT NULL); INSERT INTO %[1]s VALUES (1, 1), (2, 2);
+		GRANT SELECT ON %[1]s TO %[3]s`, table, role, grp)
+	t.Cleanup(func() {
+		_, _ = p.Exec(fmt.Sprintf(`DROP TABLE IF EXISTS %s; DROP ROLE IF EXISTS %s; DROP ROLE IF EXISTS %s`, table, role, grp))
+	})
+	const refresh = 300 * time.Millisecond
+	changes := []struct {
+		name, sql string
+		gone      func(err error) bool
+	}{
+		{"REVOKE", `REVOKE SELECT ON ` + table + ` FROM ` + grp, isPermissionDenied},
+		{"role membership", `REVOKE ` + grp + ` FROM ` + role, isPermissionDenied},
+		{"row-level security", `ALTER TABLE ` + table + ` ENABLE ROW LEVEL SECURITY`, func(err error) bool { return errors.Is(err, sql.ErrNoRows) }},
+		{"owner", `ALTER TABLE ` + table + ` OWNER TO ` + grp + `; REVOKE SELECT ON ` + table + ` FROM ` + grp, isPermissionDenied},
+	}
+	for _, via := range []string{"plain pgx", "another wtcache handle"} {
+		for _, ch := range changes {
+			t.Run(via+"/"+ch.name, func(t *testing.T) {
+				mustExec(t, p, setup)
+				prefix := fmt.Sprintf("priv%d-%d", os.Getpid(), prefixSeq.Add(1))
+				u, _ := url.Parse(e.dbURL)
+				u.User = url.User(role)
+				env := itEnv{dbURL: u.String(), redisURL: e.redisURL, rdb: e.rdb}
+				db, c := env.open(t, prefix, "cache_schema_refresh="+refresh.String())
+				db.SetMaxOpenConns(1) // one pooled connection, kept
+				read := func() error {
+					var v int64
+					return db.QueryRowContext(ctx, `SELECT v FROM `+table+` WHERE id = $1`, 1).Scan(&v)
+				}
+				for range 3 {
+					if err := read(); err != nil {
+						t.Fatal(err)
+					}
+					c.settle()
+				}
+				if rpStats(c).Hits == 0 {
+					t.Fatal("never served from Redis")
+				}
+				bound := refresh + 200*time.Millisecond
+				if via == "plain pgx" {
+					mustExec(t, p, ch.sql)
+				} else {
+					other, _ := e.open(t, prefix)
+					if _, err := other.ExecContext(ctx, ch.sql); err != nil {
+						t.Fatal(err)
+					}
+					bound = 0 // before the statement returned
+				}
+				start := time.Now()
+				for {
+					err := read()
+					if ch.gone(err) {
+						break
+					}
+					if time.Since(start) > bound+2*time.Second {
+						t.Fatalf("the change has not reached the connection after %v: %v", time.Since(start), err)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				took := time.Since(start)
+				t.Logf("seen after %v (bound %v)", took.Round(time.Millisecond), bound)
+				if took > bound+50*time.Millisecond {
+					t.Errorf("%s via %s reached the connection after %v, want within %v", ch.name, via, took, bound)
+				}
+			})
+		}
 	}
 }

@@ -152,6 +152,9 @@ type session struct {
 	// catalogs is the connector's count of catalog changes (change feed)
 	// when the session was loaded: a change since reloads it.
 	catalogs int64
+	// loaded: what the session knows (names, privileges) is asked again
+	// after cache_schema_refresh, for changes made outside wtcache.
+	loaded time.Time
 }
 
 func (s *session) reset() { *s = session{} }
@@ -194,7 +197,8 @@ const maxSessionNames = 1024
 func (c *conn) ensureSession(ctx context.Context) error {
 	inTx := c.inTx()
 	catalogs := c.c.catalogs.Load()
-	if c.sess.ready && (!c.sess.inTx || inTx) && c.sess.catalogs == catalogs {
+	if c.sess.ready && (!c.sess.inTx || inTx) && c.sess.catalogs == catalogs &&
+		time.Since(c.sess.loaded) < c.c.cfg.schemaRefresh {
 		return nil
 	}
 	rows, err := c.innerQuery(ctx, "SELECT current_database()::text")
@@ -204,7 +208,7 @@ func (c *conn) ensureSession(ctx context.Context) error {
 	if len(rows) != 1 {
 		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
 	}
-	c.sess = session{ready: true, inTx: inTx, catalogs: catalogs, database: asString(rows[0][0]),
+	c.sess = session{ready: true, inTx: inTx, catalogs: catalogs, loaded: time.Now(), database: asString(rows[0][0]),
 		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]tagKeys), canSelect: make(map[uint32]bool)}
 	if c.c.cfg.redis != nil {
 		c.c.startDBFence(c.sess.database)
