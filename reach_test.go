@@ -207,6 +207,11 @@ func TestReachGenerator(t *testing.T) {
 			check := func() {
 				t.Helper()
 				cB.settle()
+				// The audit: every entry a reader could be served equals
+				// its row.
+				if rep, err := Audit(ctx, dbB, AuditOptions{Recheck: time.Millisecond}); err != nil || len(rep.Diffs) > 0 {
+					t.Fatalf("seed %d schema %d: audit after\n  %s\n%+v %v", seed, si, strings.Join(history, "\n  "), rep, err)
+				}
 				for _, table := range s.cached() {
 					for id := 1; id <= 12; id++ {
 						if got, want := read(dbB, table, id), read(p, table, id); got != want {
