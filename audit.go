@@ -96,6 +96,7 @@ func (c *conn) audit(ctx context.Context, opts AuditOptions) (AuditReport, error
 	}
 	rep.Entries = len(keys)
 	tables := map[string]*tableInfo{}
+	cn.pollDB()
 	for _, k := range keys {
 		if opts.Sample < 1 && rand.Float64() >= opts.Sample {
 			continue
@@ -113,6 +114,7 @@ func (c *conn) audit(ctx context.Context, opts AuditOptions) (AuditReport, error
 			continue
 		}
 		time.Sleep(opts.Recheck)
+		cn.pollDB()
 		if diff, checked, err = c.auditKey(ctx, k, tables); err != nil {
 			return rep, err
 		}
@@ -153,7 +155,20 @@ func (c *conn) auditKey(ctx context.Context, imageKey string, tables map[string]
 		return nil, false, err
 	}
 	tk := c.tagKeys(ti)
-	epoch, ok := cn.imageEpoch(cn.dbNow(), cn.feedNow())
+	// The view a reader would have now: fresh, not locked (polled once
+	// per audit, and again for a recheck).
+	dv := cn.dbNow()
+	if !dv.serves(time.Now().UnixNano()) {
+		cn.pollDB()
+		dv = cn.dbNow()
+	}
+	if !dv.serves(time.Now().UnixNano()) || cn.fenceDirty.Load() {
+		return nil, false, nil
+	}
+	if fv := cn.feedNow(); fv != nil && !fv.fresh(time.Now().UnixNano()) {
+		return nil, false, nil
+	}
+	epoch, ok := cn.imageEpoch(dv, cn.feedNow())
 	if ti.rendered {
 		epoch, ok = c.renderedEpoch(epoch)
 	}

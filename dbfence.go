@@ -50,6 +50,7 @@ type dbFence struct {
 	started   bool
 	view      atomic.Pointer[dbView]
 	count     atomic.Int64 // the poll counter last seen
+	pollMu    sync.Mutex
 	dirtySeq  uint64
 	repairing bool
 }
@@ -98,6 +99,9 @@ func (cn *connector) pollDB() {
 	if cn.cacheDown() || f.key == "" {
 		return
 	}
+	// One poll at a time: the counter must be seen in the order it moved.
+	f.pollMu.Lock()
+	defer f.pollMu.Unlock()
 	sent := time.Now()
 	ctx, cancel := cn.redisCtxFrom(context.Background(), sent)
 	st, err := proto.DBPoll(ctx, cn.cfg.redis, f.key)

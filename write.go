@@ -273,7 +273,14 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 		visited[oid] = true
 		dti := c.loadKnown(ctx, oid)
 		if dti == nil {
+			// Not known: what its rows' changes do is not known either.
+			ts.database(false)
 			return
+		}
+		if dti.userCode {
+			// A child changed by a foreign-key action fires its own
+			// triggers and rules: the reach is no longer bounded.
+			ts.database(false)
 		}
 		if dti.cacheable {
 			ts.table(dti, c.tag(dti)).tableWide = true
