@@ -341,7 +341,9 @@ func TestSessionChangeInString(t *testing.T) {
 		CREATE SCHEMA %[1]s; CREATE SCHEMA %[2]s;
 		CREATE TABLE %[1]s.acct (id bigint PRIMARY KEY, v bigint NOT NULL); INSERT INTO %[1]s.acct VALUES (1, 0);
 		CREATE TABLE %[2]s.acct (id bigint PRIMARY KEY, v bigint NOT NULL); INSERT INTO %[2]s.acct VALUES (1, 0);`, sa, sb))
-	t.Cleanup(func() { mustExec(t, p, fmt.Sprintf(`DROP SCHEMA IF EXISTS %s CASCADE; DROP SCHEMA IF EXISTS %s CASCADE`, sa, sb)) })
+	t.Cleanup(func() {
+		mustExec(t, p, fmt.Sprintf(`DROP SCHEMA IF EXISTS %s CASCADE; DROP SCHEMA IF EXISTS %s CASCADE`, sa, sb))
+	})
 	prefix := fmt.Sprintf("pth%d-%d", os.Getpid(), prefixSeq.Add(1))
 	dbA, _ := e.open(t, prefix, "search_path="+sa)
 	dbB, cB := e.open(t, prefix)

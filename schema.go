@@ -53,7 +53,7 @@ type tableInfo struct {
 	// kept apart by those settings. unreported: under a setting the server
 	// does not report (money and lc_monetary): never cached.
 	rendered, unreported bool
-	loaded   time.Time
+	loaded               time.Time
 
 	selectAll string // SELECT of every column by key, for misses
 	selectOne string // the same for exactly one key
@@ -268,7 +268,7 @@ WHERE c.oid = $1`
 // driver: 's' rendered as text under the session's TimeZone, DateStyle or
 // IntervalStyle (an interval, arrays and ranges of dates, timestamps and
 // intervals, composites, types of an extension), 'u' rendered under a
-// setting the server does not report (money: lc_monetary), '' neither.
+// setting the server does not report (money: lc_monetary), ” neither.
 const columnsQuery = `
 SELECT a.attnum::int8, a.attname::text, a.atttypid::int8, b.oid::int8,
        coalesce(coll.collisdeterministic, true),
