@@ -153,6 +153,11 @@ var params = map[string]func(c *config, v string) error{}
 func applyParam(c *config, key, value string) error {
 	apply, ok := params[key]
 	if !ok {
+		if lower := strings.ToLower(key); lower != key {
+			if _, known := params[lower]; known || lower == "cache_driver" || lower == "cache_redis" {
+				return fmt.Errorf("%w %s: parameter names are lower case (%s)", ErrUnknownParameter, key, lower)
+			}
+		}
 		return fmt.Errorf("%w %s (known: %s)", ErrUnknownParameter, key, strings.Join(knownParams(), ", "))
 	}
 	if err := apply(c, value); err != nil {

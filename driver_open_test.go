@@ -15,7 +15,11 @@ import (
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/alicebob/miniredis/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wtcache/wtcache/internal/dsn"
 )
 
 // The password that every malformed DSN below holds somewhere, and that no
@@ -670,5 +674,44 @@ func TestRedisTimeoutBoundsTheClient(t *testing.T) {
 	}
 	if _, isBound := ctx.(*boundCtx); isBound {
 		t.Error("a client passed in got a boundCtx: its retries would not be bounded")
+	}
+}
+
+// TestDSNCaseAndRegisteredConfig: a cache_ parameter in another letter
+// case is an error at sql.Open (not a FATAL at connect, as a session
+// parameter the server does not know); a keyword/value DSN that starts with
+// the name of a configuration registered with pgx keeps the cache_
+// parameters after it.
+func TestDSNCaseAndRegisteredConfig(t *testing.T) {
+	for _, d := range []string{
+		"host=db cache_redis=redis://r CACHE_TTL=5m",
+		"host=db cache_redis=redis://r Cache_Ttl=5m",
+		"postgres://db/x?cache_redis=redis%3A%2F%2Fr&CACHE_TTL=5m",
+		"host=db CACHE_REDIS=redis://r",
+	} {
+		_, err := (&wtDriver{}).openConnector(d)
+		if !errors.Is(err, ErrUnknownParameter) || !strings.Contains(err.Error(), "lower case") {
+			t.Errorf("%s: %v, want ErrUnknownParameter saying parameter names are lower case", d, err)
+		}
+	}
+	inner, params, err := dsn.Split("registeredConnConfig7 cache_redis=redis://r cache_ttl=5m")
+	if err != nil || inner != "registeredConnConfig7" || len(params) != 2 {
+		t.Fatalf("registered name: inner %q, params %v, %v", inner, params, err)
+	}
+
+	env := needServices(t)
+	cfg, err := pgx.ParseConfig(env.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := stdlib.RegisterConnConfig(cfg)
+	defer stdlib.UnregisterConnConfig(name)
+	db, err := sql.Open(DriverName, name+" cache_redis="+env.redisURL+" cache_ttl=5m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatalf("a registered configuration with cache_ parameters: %v", err)
 	}
 }

@@ -58,13 +58,13 @@ func splitURL(s string) (string, []Param, error) {
 		key, err := url.QueryUnescape(rawKey)
 		if err != nil {
 			// Not ours to judge unless it is ours: the inner driver reports it.
-			if strings.HasPrefix(rawKey, Prefix) {
+			if ours(rawKey) {
 				return "", nil, fmt.Errorf("malformed parameter %q in the URL query", rawKey)
 			}
 			keep = append(keep, part)
 			continue
 		}
-		if !strings.HasPrefix(key, Prefix) {
+		if !ours(key) {
 			keep = append(keep, part)
 			continue
 		}
@@ -110,8 +110,15 @@ func splitKV(s string) (string, []Param, error) {
 			i++
 		}
 		if i >= len(s) || s[i] != '=' {
-			if strings.HasPrefix(key, Prefix) {
+			if ours(key) {
 				return "", nil, fmt.Errorf("%s: missing \"=\" after the parameter name", key)
+			}
+			if len(keep) == 0 && len(params) == 0 && i < len(s) {
+				// A leading word without "=" followed by more: the name of
+				// a configuration registered with pgx
+				// (stdlib.RegisterConnConfig), then parameters.
+				keep = append(keep, key)
+				continue
 			}
 			// Leave the malformed remainder to the inner driver, which
 			// reports it in its own words.
@@ -142,7 +149,7 @@ func splitKV(s string) (string, []Param, error) {
 				i++
 			}
 			if !closed {
-				if strings.HasPrefix(key, Prefix) {
+				if ours(key) {
 					return "", nil, fmt.Errorf("%s: unterminated quoted value", key)
 				}
 				keep = append(keep, s[start:])
@@ -160,7 +167,7 @@ func splitKV(s string) (string, []Param, error) {
 				i++
 			}
 		}
-		if strings.HasPrefix(key, Prefix) {
+		if ours(key) {
 			params = append(params, Param{Key: key, Value: val.String()})
 		} else {
 			keep = append(keep, s[start:i])
@@ -170,6 +177,13 @@ func splitKV(s string) (string, []Param, error) {
 		return "", nil, err
 	}
 	return strings.Join(keep, " "), params, nil
+}
+
+// ours reports whether key is a wtcache parameter, in any letter case: a
+// CACHE_TTL must not reach the server as a session parameter (a FATAL at
+// connect); the caller refuses it by name.
+func ours(key string) bool {
+	return len(key) >= len(Prefix) && strings.EqualFold(key[:len(Prefix)], Prefix)
 }
 
 func isSpace(c byte) bool {
