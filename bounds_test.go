@@ -2,6 +2,7 @@ package wtcache
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -174,6 +175,46 @@ func TestCascadeClosure(t *testing.T) {
 			werr := p.QueryRowContext(ctx, `SELECT v FROM `+last+` WHERE id = $1`, 1).Scan(&want)
 			if (err == nil) != (werr == nil) || v != want {
 				t.Errorf("after the cascade, another handle reads (%d, %v), PostgreSQL (%d, %v)", v, err, want, werr)
+			}
+		})
+	}
+}
+
+// TestSelfCascadeByKey: a DELETE by key on a cached table whose foreign key
+// to itself cascades removes other rows of the same table: they are
+// invalidated too, not only the key named.
+func TestSelfCascadeByKey(t *testing.T) {
+	e := needServices(t)
+	p := e.plain(t)
+	ctx := context.Background()
+	for _, action := range []string{"CASCADE", "SET NULL"} {
+		t.Run(action, func(t *testing.T) {
+			table := fmt.Sprintf("selfcas_%d", os.Getpid())
+			mustExec(t, p, `DROP TABLE IF EXISTS `+table+`; CREATE TABLE `+table+` (id bigint PRIMARY KEY, parent bigint REFERENCES `+table+`(id) ON DELETE `+action+` ON UPDATE `+action+`, v bigint NOT NULL DEFAULT 0);
+				INSERT INTO `+table+` VALUES (1, NULL, 1), (2, 1, 2), (3, 2, 3)`)
+			t.Cleanup(func() { mustExec(t, p, `DROP TABLE IF EXISTS `+table) })
+			prefix := fmt.Sprintf("selfcas%d-%d", os.Getpid(), prefixSeq.Add(1))
+			dbA, _ := e.open(t, prefix)
+			dbB, cB := e.open(t, prefix)
+			read := func(db *sql.DB, id int) string {
+				var parent sql.NullInt64
+				var v int64
+				err := db.QueryRowContext(ctx, `SELECT parent, v FROM `+table+` WHERE id = $1`, id).Scan(&parent, &v)
+				return fmt.Sprint(parent, v, err)
+			}
+			for range 2 {
+				for id := 1; id <= 3; id++ {
+					read(dbB, id)
+				}
+				cB.settle()
+			}
+			if _, err := dbA.ExecContext(ctx, `DELETE FROM `+table+` WHERE id = $1`, 1); err != nil {
+				t.Fatal(err)
+			}
+			for id := 1; id <= 3; id++ {
+				if got, want := read(dbB, id), read(p, id); got != want {
+					t.Errorf("row %d after the DELETE: another handle reads %s, PostgreSQL %s", id, got, want)
+				}
 			}
 		})
 	}

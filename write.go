@@ -268,6 +268,11 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 	queue := []step{{ti, true}}
 	reach := func(oid uint32) {
 		if visited[oid] {
+			// Reached again (a self-reference, a cycle): its rows change
+			// beyond the keys the statement names.
+			if t := ts[oid]; t != nil {
+				t.tableWide = true
+			}
 			return
 		}
 		visited[oid] = true
