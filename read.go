@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wtcache/wtcache/internal/proto"
@@ -586,6 +587,12 @@ func (c *conn) readRows(ctx context.Context, ti *tableInfo, keyParts [][]string,
 		}
 	}
 	rows, err := qc.QueryContext(ctx, query, nv)
+	if err != nil && staleStatement(err) {
+		// pgx prepared and cached this statement before DISCARD ALL or a
+		// change of the table's column types; it forgets the statement
+		// on this error, and the next call prepares it again.
+		rows, err = qc.QueryContext(ctx, query, nv)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -630,6 +637,17 @@ func (c *conn) readRows(ctx context.Context, ti *tableInfo, keyParts [][]string,
 		out[i] = byKey[strings.Join(keyParts[i], "\x00")]
 	}
 	return out, nil
+}
+
+// staleStatement reports the errors PostgreSQL answers a statement that
+// pgx prepared before DISCARD ALL or DEALLOCATE (26000) or before its
+// result type changed (0A000, "cached plan must not change result type").
+func staleStatement(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code == "26000" || pe.Code == "0A000" && strings.Contains(pe.Message, "cached plan must not change result type")
 }
 
 // captureColumns records the column metadata the inner driver reports.
