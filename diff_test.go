@@ -203,7 +203,11 @@ func runDifferentialWorkload(t *testing.T, e itEnv, p *sql.DB, ctx context.Conte
 		n++
 		k := 1 + rng.IntN(7)
 		tbl := []string{"acct", sa + ".acct", sb + ".acct"}[rng.IntN(3)]
-		switch rng.IntN(7) {
+		switch rng.IntN(8) {
+		case 7:
+			// With standard_conforming_strings off the UPDATE runs; with it
+			// on, the whole rest is one string.
+			return fmt.Sprintf(`SELECT 'x\'' AS note; UPDATE %s SET bal = bal + %d WHERE id = %d; -- '`, tbl, n, k)
 		case 0, 1:
 			return fmt.Sprintf(`UPDATE %s SET bal = bal + %d.25, t = t + interval '%d minutes', iv = iv + interval '%d seconds',
 				ds = ds || ('2025-01-01'::date + %d), rg = tstzrange(lower(rg), upper(rg) + interval '%d hours'), j = j || '{"n": %d}'
@@ -229,7 +233,9 @@ func runDifferentialWorkload(t *testing.T, e itEnv, p *sql.DB, ctx context.Conte
 	// Session changes, applied to both sides of a pair; the errors must
 	// match too.
 	session := func(s *dwSide) string {
-		switch rng.IntN(11) {
+		switch rng.IntN(12) {
+		case 11:
+			return "SET standard_conforming_strings = " + []string{"off", "on"}[rng.IntN(2)]
 		case 0:
 			return "SET TimeZone = '" + []string{"UTC", "Asia/Kolkata", "America/Los_Angeles", "Pacific/Chatham"}[rng.IntN(4)] + "'"
 		case 1:

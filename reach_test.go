@@ -521,3 +521,79 @@ func TestPrivilegesElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestStringsNotStandard: with standard_conforming_strings off the server
+// reads a backslash in a plain string as an escape, so a text the lexer
+// (which follows the SQL standard) takes for one string may hold
+// statements. Generated texts of string literals in every form, writes and
+// comments run on a session that turned the setting off; after each,
+// another handle with a warm cache reads every row exactly as plain pgx.
+func TestStringsNotStandard(t *testing.T) {
+	e := needServices(t)
+	p := e.plain(t)
+	ctx := context.Background()
+	table := fmt.Sprintf("scs_%d", os.Getpid())
+	mustExec(t, p, `DROP TABLE IF EXISTS `+table+`; CREATE TABLE `+table+` (id bigint PRIMARY KEY, v bigint NOT NULL);
+		INSERT INTO `+table+` SELECT g, 0 FROM generate_series(1, 4) g`)
+	t.Cleanup(func() { mustExec(t, p, `DROP TABLE IF EXISTS `+table) })
+	prefix := fmt.Sprintf("scs%d-%d", os.Getpid(), prefixSeq.Add(1))
+	dbA, _ := e.open(t, prefix)
+	dbB, cB := e.open(t, prefix)
+	conn, err := dbA.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	read := func(db *sql.DB, id int) string {
+		var v int64
+		if err := db.QueryRowContext(ctx, `SELECT v FROM `+table+` WHERE id = $1`, id).Scan(&v); err != nil {
+			return err.Error()
+		}
+		return fmt.Sprint(v)
+	}
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 3))
+	literals := []string{`'x\''`, `'\'`, `E'\''`, `'a\\'`, `'plain'`, `'it''s'`, `$$\'$$`, `U&'\0041'`}
+	n := 0
+	hidden := 0
+	for i := range 120 {
+		setting := []string{"off", "on"}[rng.IntN(4)/3] // mostly off
+		if _, err := conn.ExecContext(ctx, "SET standard_conforming_strings = "+setting); err != nil {
+			t.Fatal(err)
+		}
+		// A literal, maybe a second, a write, and a tail that may close
+		// what the first literal left open under one reading or the other.
+		var b strings.Builder
+		b.WriteString("SELECT ")
+		for j := range 1 + rng.IntN(2) {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(literals[rng.IntN(len(literals))])
+			b.WriteString(" AS c")
+		}
+		n++
+		fmt.Fprintf(&b, "; UPDATE %s SET v = %d WHERE id = %d", table, n, 1+rng.IntN(4))
+		b.WriteString([]string{"; -- '", " -- '\n", "", "; SELECT 'y'", "; SELECT '\\'", " -- ' \n;SELECT 1"}[rng.IntN(6)])
+		q := b.String()
+		before := read(p, 1) + read(p, 2) + read(p, 3) + read(p, 4)
+		_, err := conn.ExecContext(ctx, q)
+		after := read(p, 1) + read(p, 2) + read(p, 3) + read(p, 4)
+		if before != after {
+			hidden++
+		}
+		cB.settle()
+		for id := 1; id <= 4; id++ {
+			if got, want := read(dbB, id), read(p, id); got != want {
+				t.Fatalf("seed %d, text %d under standard_conforming_strings=%s:\n  %s\n-> %v\nanother handle reads id %d = %s, PostgreSQL %s", seed, i, setting, q, err, id, got, want)
+			}
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "SET standard_conforming_strings = on"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("seed %d: 120 texts, %d changed rows, hits on the reading handle %d", seed, hidden, rpStats(cB).Hits)
+	if hidden == 0 || rpStats(cB).Hits == 0 {
+		t.Error("no text changed a row, or no read was a hit: the check proves nothing")
+	}
+}
