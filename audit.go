@@ -158,14 +158,14 @@ func (c *conn) auditKey(ctx context.Context, imageKey string, tables map[string]
 	// The view a reader would have now: fresh, not locked (polled once
 	// per audit, and again for a recheck).
 	dv := cn.dbNow()
-	if !dv.serves(time.Now().UnixNano()) {
+	if !dv.serves(time.Now()) {
 		cn.pollDB()
 		dv = cn.dbNow()
 	}
-	if !dv.serves(time.Now().UnixNano()) || cn.fenceDirty.Load() {
+	if !dv.serves(time.Now()) || cn.fenceDirty.Load() {
 		return nil, false, nil
 	}
-	if fv := cn.feedNow(); fv != nil && !fv.fresh(time.Now().UnixNano()) {
+	if fv := cn.feedNow(); fv != nil && !fv.fresh(time.Now()) {
 		return nil, false, nil
 	}
 	epoch, ok := cn.imageEpoch(dv, cn.feedNow())

@@ -36,12 +36,12 @@ const (
 type dbView struct {
 	epoch, catalog string
 	locked         bool
-	freshUntil     int64 // unix ns
+	freshUntil     time.Time // with the monotonic reading: a wall-clock step does not stretch it
 }
 
 // serves reports whether hits may be served at now (unix ns).
-func (v *dbView) serves(now int64) bool {
-	return v != nil && !v.locked && now < v.freshUntil
+func (v *dbView) serves(now time.Time) bool {
+	return v != nil && !v.locked && now.Before(v.freshUntil)
 }
 
 type dbFence struct {
@@ -135,7 +135,7 @@ func (cn *connector) pollDB() {
 		cn.schema.forget()
 		cn.catalogs.Add(1)
 	}
-	f.view.Store(&dbView{epoch: st.Epoch, catalog: st.Catalog, locked: st.Locked, freshUntil: sent.Add(dbFenceWait).UnixNano()})
+	f.view.Store(&dbView{epoch: st.Epoch, catalog: st.Catalog, locked: st.Locked, freshUntil: sent.Add(dbFenceWait)})
 }
 
 // dbNow is the database view a lookup or write works under (nil before the

@@ -117,12 +117,12 @@ var ErrFeedUnavailable = errors.New("wtcache: change feed unavailable")
 // clock) the follower's claim holds.
 type feedView struct {
 	epoch, catalog string
-	freshUntil     int64
+	freshUntil     time.Time // with the monotonic reading
 }
 
 // fresh reports whether hits may be served at now (unix ns).
-func (v *feedView) fresh(now int64) bool {
-	return v != nil && v.epoch != "" && now < v.freshUntil
+func (v *feedView) fresh(now time.Time) bool {
+	return v != nil && v.epoch != "" && now.Before(v.freshUntil)
 }
 
 // feedState is a connector's part in the change feed.
@@ -355,7 +355,7 @@ func (cn *connector) pollFeedOnce(keys feedKeys) {
 		cn.schema.forget()
 		cn.catalogs.Add(1)
 	}
-	f.view.Store(&feedView{epoch: epoch, catalog: catalog, freshUntil: sent.Add(left).UnixNano()})
+	f.view.Store(&feedView{epoch: epoch, catalog: catalog, freshUntil: sent.Add(left)})
 }
 
 // feedNow returns the view a lookup or write works under: nil without a
@@ -416,7 +416,7 @@ func FeedStatsOf(c driver.Connector) (s FeedStats, ok bool) {
 	}
 	f := &cn.feed
 	return FeedStats{
-		Fresh:         f.view.Load().fresh(time.Now().UnixNano()),
+		Fresh:         f.view.Load().fresh(time.Now()),
 		Leader:        f.leader.Load(),
 		Takeovers:     f.takeovers.Load(),
 		Invalidations: f.applied.Load(),

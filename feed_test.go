@@ -835,7 +835,7 @@ func TestFeedReaderChild(t *testing.T) {
 					epoch := "-" // a field Sscan can read
 					var until int64
 					if fv := c.feed.view.Load(); fv != nil && fv.epoch != "" {
-						epoch, until = fv.epoch, fv.freshUntil
+						epoch, until = fv.epoch, fv.freshUntil.UnixNano()
 					}
 					mu.Lock()
 					fmt.Fprintln(w, proc, h, row, v, start, end, hit, epoch, until)

@@ -62,16 +62,16 @@ func TestFeedStatusRoundTrip(t *testing.T) {
 		}
 	}
 	var nilView *feedView
-	now := time.Now().UnixNano()
+	now := time.Now()
 	for _, tc := range []struct {
 		v    *feedView
 		want bool
 	}{
 		{nilView, false},
 		{&feedView{}, false},
-		{&feedView{epoch: "e", freshUntil: now + 1e9}, true},
-		{&feedView{epoch: "e", freshUntil: now - 1}, false},
-		{&feedView{epoch: "", freshUntil: now + 1e9}, false},
+		{&feedView{epoch: "e", freshUntil: now.Add(time.Second)}, true},
+		{&feedView{epoch: "e", freshUntil: now.Add(-1)}, false},
+		{&feedView{epoch: "", freshUntil: now.Add(time.Second)}, false},
 	} {
 		if got := tc.v.fresh(now); got != tc.want {
 			t.Errorf("%+v fresh: %v, want %v", tc.v, got, tc.want)

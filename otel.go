@@ -148,7 +148,7 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 			o.ObserveInt64(feedApplied, f.applied.Load())
 			o.ObserveInt64(feedBumps, f.bumps.Load())
 			o.ObserveInt64(feedTakeovers, f.takeovers.Load())
-			o.ObserveInt64(feedFresh, int64(boolInt(f.view.Load().fresh(time.Now().UnixNano()))))
+			o.ObserveInt64(feedFresh, int64(boolInt(f.view.Load().fresh(time.Now()))))
 		}
 		o.ObserveInt64(dirty, int64(cn.dirtyN.Load()))
 		o.ObserveInt64(up, int64(1-boolInt(cn.brk.down.Load())))

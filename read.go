@@ -447,7 +447,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	// The database fence: hits only while this process's view of the
 	// database is fresh and no database-wide write is under way, images
 	// only under the epoch it knows (dbfence.go).
-	now := looked.UnixNano()
+	now := looked
 	serve := dv.serves(now) && !cn.fenceDirty.Load()
 	canFill = canFill && epochKnown && dv != nil && !dv.locked
 	if fv != nil && !fv.fresh(now) {
