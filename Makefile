@@ -25,6 +25,7 @@ help:
 	@echo "make test-recognizer   differential test of internal/recognize against PostgreSQL's grammar (recognizetest/, cgo)"
 	@echo "make chaos             long form of the consistency checker (TestChaos*: faults, porcupine) on 127.0.0.1, minutes"
 	@echo "make feed-long         long form of the change feed's outside-writer checker (TestFeedChecker), minutes"
+	@echo "make diff-long         long form of the differential workload (TestDifferentialWorkload: roles, sessions, audit), minutes"
 
 test:
 	$(GO) test -race -count=1 ./...
@@ -91,3 +92,12 @@ feed-long:
 	WTCACHE_TEST_DATABASE='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
 	WTCACHE_TEST_REDIS='redis://127.0.0.1:6379/15' \
 	WTCACHE_FEED_LONG=1 $(GO) test -race -count=1 -run 'TestFeedChecker' -timeout 30m -v .
+
+# The long form of the differential workload (diff_test.go): handles of
+# several roles and session settings, each with a plain pgx twin, the audit
+# after every step; 8 seeds of 600 steps. WTCACHE_DIFF_SEED=n replays one.
+.PHONY: diff-long
+diff-long:
+	WTCACHE_TEST_DATABASE='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+	WTCACHE_TEST_REDIS='redis://127.0.0.1:6379/15' \
+	WTCACHE_DIFF_LONG=1 $(GO) test -count=1 -run 'TestDifferentialWorkload' -timeout 60m -v .

@@ -76,6 +76,7 @@ func Audit(ctx context.Context, db *sql.DB, opts AuditOptions) (AuditReport, err
 func (c *conn) audit(ctx context.Context, opts AuditOptions) (AuditReport, error) {
 	var rep AuditReport
 	cn := c.c
+	c.sess.reset() // the session as it is now
 	if err := c.ensureSession(ctx); err != nil {
 		return rep, err
 	}
@@ -236,8 +237,19 @@ func (c *conn) auditTable(ctx context.Context, tag string, tables map[string]*ta
 	if err != nil {
 		return nil, err
 	}
-	if ti != nil && c.tag(ti) != tag {
-		ti = nil
+	if ti != nil && (c.tag(ti) != tag || !c.sess.canSelect[ti.oid]) {
+		ti = nil // another table now, or one this role may not read: not audited here
+	}
+	if ti != nil {
+		// What the catalog says now, not what this process last loaded:
+		// a process with older knowledge would serve an image of the old
+		// columns.
+		fresh, err := c.loadTable(ctx, ti.oid)
+		if err != nil {
+			return nil, err
+		}
+		c.c.schema.put(fresh)
+		ti = fresh
 	}
 	tables[tag] = ti
 	return ti, nil

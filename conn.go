@@ -27,6 +27,7 @@ type conn struct {
 	tx       *tx       // the database/sql transaction in progress
 	manualTx bool      // a BEGIN statement was sent (drivers other than pgx)
 	pending  targets   // writes of the transaction in progress
+	missWhy  string    // the reason of the first miss of the lookup running now
 }
 
 var (
@@ -43,6 +44,13 @@ var (
 
 func newConn(inner driver.Conn, c *connector) *conn {
 	return &conn{inner: inner, c: c}
+}
+
+// bypass records that a lookup went to PostgreSQL whole, and why.
+func (c *conn) bypass(ctx context.Context, o *op, reason string) {
+	c.c.bypasses.Add(1)
+	c.c.reasons.addBypass(reason)
+	o.outcome(ctx, "bypass", reason)
 }
 
 // Raw returns the inner driver's connection, for use inside
@@ -291,9 +299,9 @@ func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedV
 	c.fx = c.facts(ctx, p)
 	if p.lookup != nil {
 		if c.inTx() {
-			o.outcome(ctx, "bypass", reasonInTx)
+			c.bypass(ctx, &o, reasonInTx)
 		} else if c.fx.opaque {
-			o.outcome(ctx, "bypass", reasonOpaque)
+			c.bypass(ctx, &o, reasonOpaque)
 		} else if rows, ok, err := c.lookup(ctx, p, args, &o); ok {
 			return rows, err
 		}

@@ -71,6 +71,9 @@ type connector struct {
 	misses          atomic.Int64 // rows of a lookup read from PostgreSQL
 	bypasses        atomic.Int64 // lookups that went through to PostgreSQL whole
 	corrupt         atomic.Int64 // entries rejected as corrupt
+	reasons         reasonCounts // bypasses and misses by reason
+	large           tooLarge     // rows whose images exceed cache_max_entry
+	hazards         readHazardState
 	releaseFailures atomic.Int64 // intents left to expire
 
 	brk   breaker

@@ -102,6 +102,9 @@ func (cn *connector) pollDB() {
 	// One poll at a time: the counter must be seen in the order it moved.
 	f.pollMu.Lock()
 	defer f.pollMu.Unlock()
+	if cn.cacheDown() {
+		return // found unreachable by the poll this one waited for
+	}
 	sent := time.Now()
 	ctx, cancel := cn.redisCtxFrom(context.Background(), sent)
 	st, err := proto.DBPoll(ctx, cn.cfg.redis, f.key)

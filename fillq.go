@@ -80,7 +80,13 @@ func (cn *connector) runFills(ctx context.Context, jobs []*fillJob) {
 			if r == nil {
 				continue
 			}
-			if img, err := rowcodec.Encode(nil, r.Columns, r.Values); err == nil && len(img) <= cn.cfg.maxEntry {
+			img, err := rowcodec.Encode(nil, r.Columns, r.Values)
+			switch {
+			case err != nil:
+			case len(img) > cn.cfg.maxEntry:
+				cn.large.add(j.Keys[k])
+			default:
+				cn.large.remove(j.Keys[k])
 				j.Images[k] = img
 			}
 		}

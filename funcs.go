@@ -4,8 +4,12 @@ import (
 	"context"
 	"hash/fnv"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/wtcache/wtcache/internal/recognize"
 )
 
 // What a statement may do beyond what its text names, from the catalog and
@@ -30,8 +34,9 @@ type stmtFacts struct {
 
 // funcClass is what the catalog says of a name called as a function.
 type funcClass struct {
-	user     bool // some function of that name is not PostgreSQL's own
-	volatile bool // and one of those is VOLATILE: it may write
+	user     bool // some function (or operator) of that name is not PostgreSQL's own
+	volatile bool // and one of those may write (see funcsQuery)
+	loaded   time.Time
 }
 
 // facts finds what the statement of p may do on this session. A catalog
@@ -43,7 +48,7 @@ func (c *conn) facts(ctx context.Context, p *plan) stmtFacts {
 		// reads the text otherwise than the lexer did.
 		fx = stmtFacts{dbWide: true, session: true, opaque: true}
 	}
-	if len(p.class.Calls) == 0 || c.c.cfg.redis == nil {
+	if c.c.cfg.redis == nil {
 		return fx
 	}
 	if c.txStatus() == 0 {
@@ -51,15 +56,95 @@ func (c *conn) facts(ctx context.Context, p *plan) stmtFacts {
 		// statements pass through as before; see the README).
 		return fx
 	}
-	classes, err := c.funcClasses(ctx, p.class.Calls)
+	if m := p.facts.Load(); m != nil && m.catalogs == c.c.catalogs.Load() && time.Since(m.at) < c.c.cfg.schemaRefresh {
+		return stmtFacts{dbWide: fx.dbWide || m.fx.dbWide, session: fx.session || m.fx.session, opaque: fx.opaque}
+	}
+	catalogs, at := c.c.catalogs.Load(), time.Now()
+	var cf stmtFacts
+	// A relation whose reading runs user code that may write (a view
+	// calling such a function, a policy): a text that names one may run
+	// it.
+	hz, err := c.readHazards(ctx)
+	switch {
+	case err != nil:
+		return stmtFacts{dbWide: true, session: true, opaque: fx.opaque}
+	case recognize.MentionsAny(p.text, hz):
+		cf = stmtFacts{dbWide: true, session: true}
+	}
+	if len(p.class.Calls) == 0 && len(p.class.Operators) == 0 {
+		if c.txStatus() != 'E' {
+			p.facts.Store(&factsMemo{fx: cf, catalogs: catalogs, at: at})
+		}
+		return stmtFacts{dbWide: fx.dbWide || cf.dbWide, session: fx.session || cf.session, opaque: fx.opaque}
+	}
+	names := p.class.Calls
+	if len(p.class.Operators) > 0 {
+		names = make([]string, 0, len(p.class.Calls)+len(p.class.Operators))
+		names = append(names, p.class.Calls...)
+		for _, o := range p.class.Operators {
+			names = append(names, opPrefix+o)
+		}
+	}
+	classes, err := c.funcClasses(ctx, names)
 	if err != nil {
 		return stmtFacts{dbWide: true, session: true, opaque: fx.opaque}
 	}
 	for _, fc := range classes {
-		fx.session = fx.session || fc.user
-		fx.dbWide = fx.dbWide || fc.volatile
+		cf.session = cf.session || fc.user
+		cf.dbWide = cf.dbWide || fc.volatile
 	}
-	return fx
+	if c.txStatus() != 'E' {
+		p.facts.Store(&factsMemo{fx: cf, catalogs: catalogs, at: at})
+	}
+	return stmtFacts{dbWide: fx.dbWide || cf.dbWide, session: fx.session || cf.session, opaque: fx.opaque}
+}
+
+// readHazards returns the names of the relations whose reading may run
+// user code that may write (readHazardsQuery), from the connector's cache
+// (no older than cache_schema_refresh, dropped with a catalog change) or
+// the catalog.
+func (c *conn) readHazards(ctx context.Context) (map[string]bool, error) {
+	cn := c.c
+	h := &cn.hazards
+	catalogs := cn.catalogs.Load()
+	h.mu.Lock()
+	names, at, cat := h.names, h.at, h.catalogs
+	h.mu.Unlock()
+	if !at.IsZero() && cat == catalogs && time.Since(at) < cn.cfg.schemaRefresh {
+		return names, nil
+	}
+	if c.inTx() && c.txStatus() == 'E' {
+		// A failed transaction answers nothing; its statements fail too.
+		return names, nil
+	}
+	start := time.Now()
+	rows, err := c.innerQuery(ctx, readHazardsQuery)
+	if err != nil {
+		return nil, err
+	}
+	names = make(map[string]bool, len(rows))
+	for _, r := range rows {
+		names[asString(r[0])] = true
+	}
+	h.mu.Lock()
+	h.names, h.at, h.catalogs = names, start, catalogs
+	h.mu.Unlock()
+	return names, nil
+}
+
+// readHazardState caches readHazards on the connector.
+type readHazardState struct {
+	mu       sync.Mutex
+	names    map[string]bool
+	at       time.Time
+	catalogs int64
+}
+
+// factsMemo is what the catalog said of a plan's calls and operators.
+type factsMemo struct {
+	fx       stmtFacts
+	catalogs int64
+	at       time.Time
 }
 
 // stringsNotStandard reports whether the session may read backslashes in
@@ -72,13 +157,29 @@ func (c *conn) stringsNotStandard() bool {
 	return true
 }
 
+// funcsQuery classifies names called and operators used (prefixed
+// opPrefix), by the functions that implement them. A user function may
+// write when it is VOLATILE, or when it is written in SQL or a procedural
+// language whatever its marking: a STABLE function that calls a VOLATILE
+// one writes too, and PostgreSQL does not forbid it. A STABLE or IMMUTABLE
+// function in C (an extension's) is taken at its word.
 const funcsQuery = `
-SELECT p.proname::text,
+WITH f AS (
+  SELECT p.proname::text AS name, p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind FROM pg_proc p
+  WHERE p.proname = ANY($1::text[])
+  UNION ALL
+  SELECT '` + opPrefix + `' || o.oprname, p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind
+  FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
+  WHERE '` + opPrefix + `' || o.oprname = ANY($1::text[]))
+SELECT f.name,
        bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')),
-       bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.provolatile = 'v')
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE p.proname = ANY($1::text[])
-GROUP BY p.proname`
+       bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND (f.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR f.prokind IN ('a', 'w')))
+FROM f JOIN pg_namespace n ON n.oid = f.pronamespace JOIN pg_language l ON l.oid = f.prolang
+GROUP BY f.name`
+
+// opPrefix marks an operator among the names funcClasses classifies.
+const opPrefix = "operator "
 
 // funcClasses classifies names, from the connector's cache (cleared with
 // its schema knowledge) or the catalog. A name it cannot read ("?") is a
@@ -91,7 +192,7 @@ func (c *conn) funcClasses(ctx context.Context, names []string) ([]funcClass, er
 			out = append(out, funcClass{user: true, volatile: true})
 			continue
 		}
-		if fc, ok := c.c.schema.funcClass(n); ok {
+		if fc, ok := c.c.schema.funcClass(n, c.c.cfg.schemaRefresh); ok {
 			out = append(out, fc)
 			continue
 		}
@@ -109,11 +210,13 @@ func (c *conn) funcClasses(ctx context.Context, names []string) ([]funcClass, er
 		return nil, err
 	}
 	found := map[string]funcClass{}
+	now := time.Now()
 	for _, r := range rows {
-		found[asString(r[0])] = funcClass{user: asBool(r[1]), volatile: asBool(r[2])}
+		found[asString(r[0])] = funcClass{user: asBool(r[1]), volatile: asBool(r[2]), loaded: now}
 	}
 	for _, n := range missing {
 		fc := found[n] // not a function at all: nothing to fear
+		fc.loaded = now
 		c.c.schema.putFuncClass(n, fc)
 		out = append(out, fc)
 	}
@@ -121,7 +224,8 @@ func (c *conn) funcClasses(ctx context.Context, names []string) ([]funcClass, er
 }
 
 // renderedEpoch adds to epoch the session's rendering settings (TimeZone,
-// DateStyle, IntervalStyle, as the server reported them): images of tables
+// DateStyle, IntervalStyle, as the server reported them; extra_float_digits
+// and bytea_output, as the session read them): images of tables
 // whose values the server renders as text are served only to sessions that
 // render them alike. ok is false when the driver does not report them.
 func (c *conn) renderedEpoch(epoch string) (string, bool) {
@@ -135,5 +239,7 @@ func (c *conn) renderedEpoch(epoch string) (string, bool) {
 		h.Write([]byte(pc.ParameterStatus(p)))
 		h.Write([]byte{0})
 	}
+	// And the ones it does not report, as the session last read them.
+	h.Write([]byte(c.sess.render))
 	return epoch + "|" + strconv.FormatUint(h.Sum64(), 36), true
 }

@@ -46,6 +46,8 @@ const (
 	attrErrorType    = attribute.Key("error.type")
 	attrOutcome      = attribute.Key("wtcache.outcome")       // hit, miss, partial, bypass, write
 	attrReason       = attribute.Key("wtcache.bypass.reason") // why a lookup went to PostgreSQL whole
+	attrMissReason   = attribute.Key("wtcache.miss.reason")   // why (the first) key of a lookup was read from PostgreSQL
+	attrBypassDetail = attribute.Key("wtcache.bypass.detail") // spans only: why a table is not cacheable
 	attrKeys         = attribute.Key("wtcache.keys")          // keys looked up, or written by key
 	attrHits         = attribute.Key("wtcache.hits")
 	attrMisses       = attribute.Key("wtcache.misses")
@@ -244,7 +246,7 @@ func (t *telemetry) opCount(table, op, outcome, reason string) *opCount {
 		attrs = append(attrs, attrDBOperation.String(op))
 	}
 	if reason != "" {
-		attrs = append(attrs, attrReason.String(reason))
+		attrs = append(attrs, reasonAttr(outcome).String(reason))
 	}
 	v, _ := t.opCounts.LoadOrStore(k, &opCount{attrs: metric.WithAttributeSet(attribute.NewSet(attrs...))})
 	return v.(*opCount)
@@ -324,7 +326,7 @@ func (o *op) outcome(ctx context.Context, outcome, reason string, kv ...attribut
 	if o.span.IsRecording() {
 		o.span.SetAttributes(attrOutcome.String(outcome))
 		if reason != "" {
-			o.span.SetAttributes(attrReason.String(reason))
+			o.span.SetAttributes(reasonAttr(outcome).String(reason))
 		}
 		o.span.SetAttributes(kv...)
 	}
@@ -341,6 +343,14 @@ func (o *op) outcome(ctx context.Context, outcome, reason string, kv ...attribut
 		}
 		o.t.countOp(ctx, o.table, o.name, outcome, reason)
 	}
+}
+
+// reasonAttr is the attribute that carries the reason of an outcome.
+func reasonAttr(outcome string) attribute.Key {
+	if outcome == "miss" || outcome == "partial" {
+		return attrMissReason
+	}
+	return attrReason
 }
 
 // traced reports whether the operation's span records, so that its steps

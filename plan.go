@@ -35,6 +35,9 @@ type plan struct {
 	bound map[uint32]bindEntry // by table OID
 
 	hits atomic.Pointer[hitCount] // see op.outcome
+	// facts: what the catalog said of the text's calls and operators
+	// (funcs.go), while the catalog has not changed and it is young.
+	facts atomic.Pointer[factsMemo]
 }
 
 func newPlan(query string) *plan {

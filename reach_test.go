@@ -381,18 +381,27 @@ func TestRenderingSettings(t *testing.T) {
 	ctx := context.Background()
 	table := fmt.Sprintf("render_%d", os.Getpid())
 	mustExec(t, p, `DROP TABLE IF EXISTS `+table+`; CREATE TABLE `+table+` (id bigint PRIMARY KEY,
-		iv interval, ds date[], ts timestamptz[], rg tstzrange, t timestamptz, d date);
+		iv interval, ds date[], ts timestamptz[], rg tstzrange, t timestamptz, d date, fa float8[], f4 float4[], ba bytea[], pt point, ci circle);
 		INSERT INTO `+table+` VALUES (1, '1 day 2 hours', ARRAY['2024-01-02'::date], ARRAY['2024-01-02 03:04:05+00'::timestamptz],
-		  tstzrange('2024-01-02 03:04:05+00', '2024-01-03 03:04:05+00'), '2024-01-02 03:04:05+00', '2024-01-02')`)
+		  tstzrange('2024-01-02 03:04:05+00', '2024-01-03 03:04:05+00'), '2024-01-02 03:04:05+00', '2024-01-02',
+		  ARRAY[0.1, 1/3::float8], ARRAY[0.1::float4], ARRAY['\x0102'::bytea], point(0.1, 1/3::float8), circle(point(0.1, 0.2), 1/3::float8))`)
 	plainOnly := fmt.Sprintf("render_plain_%d", os.Getpid())
 	mustExec(t, p, `DROP TABLE IF EXISTS `+plainOnly+`; CREATE TABLE `+plainOnly+` (id bigint PRIMARY KEY, t timestamptz, d date);
 		INSERT INTO `+plainOnly+` VALUES (1, '2024-01-02 03:04:05+00', '2024-01-02')`)
-	t.Cleanup(func() { mustExec(t, p, `DROP TABLE IF EXISTS `+table+`, `+plainOnly) })
+	// Only values whose text depends on settings the server does not
+	// report (extra_float_digits, bytea_output).
+	floats := fmt.Sprintf("render_floats_%d", os.Getpid())
+	mustExec(t, p, `DROP TABLE IF EXISTS `+floats+`; CREATE TABLE `+floats+` (id bigint PRIMARY KEY, fa float8[], ba bytea[], pt point);
+		INSERT INTO `+floats+` VALUES (1, ARRAY[0.1, 1/3::float8], ARRAY['\x0102'::bytea], point(0.1, 1/3::float8))`)
+	t.Cleanup(func() { mustExec(t, p, `DROP TABLE IF EXISTS `+table+`, `+plainOnly+`, `+floats) })
 	settings := []string{
 		"TimeZone=UTC&DateStyle=ISO,%20MDY&IntervalStyle=postgres",
 		"TimeZone=Asia/Tokyo&DateStyle=German,%20DMY&IntervalStyle=sql_standard",
 		"TimeZone=America/New_York&DateStyle=SQL,%20MDY&IntervalStyle=iso_8601",
 		"TimeZone=UTC&DateStyle=Postgres,%20DMY&IntervalStyle=postgres_verbose",
+		// Settings the server does not report: read with the session.
+		"TimeZone=UTC&DateStyle=ISO,%20MDY&IntervalStyle=postgres&extra_float_digits=-3&bytea_output=escape",
+		"TimeZone=UTC&DateStyle=ISO,%20MDY&IntervalStyle=postgres&extra_float_digits=0",
 	}
 	prefix := fmt.Sprintf("render%d-%d", os.Getpid(), prefixSeq.Add(1))
 	row := func(db *sql.DB, tbl string) string {
@@ -426,7 +435,7 @@ func TestRenderingSettings(t *testing.T) {
 	hits := int64(0)
 	for round := range 3 {
 		for i := range settings {
-			for _, tbl := range []string{table, plainOnly} {
+			for _, tbl := range []string{table, plainOnly, floats} {
 				before := rpStats(conns[i]).Hits
 				if got, want := row(handles[i], tbl), row(plains[i], tbl); got != want {
 					t.Fatalf("round %d, session %q, %s: through the cache\n%s\nplain pgx\n%s", round, settings[i], tbl, got, want)
@@ -584,6 +593,11 @@ func TestStringsNotStandard(t *testing.T) {
 		}
 		cB.settle()
 		for id := 1; id <= 4; id++ {
+			if id%2 == 0 {
+				// A second read of a row is a hit unless something moved.
+				read(dbB, id)
+				cB.settle()
+			}
 			if got, want := read(dbB, id), read(p, id); got != want {
 				t.Fatalf("seed %d, text %d under standard_conforming_strings=%s:\n  %s\n-> %v\nanother handle reads id %d = %s, PostgreSQL %s", seed, i, setting, q, err, id, got, want)
 			}

@@ -300,28 +300,11 @@ func intArg(v *recognize.Value, args []driver.NamedValue) (int64, bool) {
 func (c *conn) lookup(ctx context.Context, p *plan, args []driver.NamedValue, o *op) (rows driver.Rows, handled bool, err error) {
 	rows, reason, err := c.lookup1(ctx, p, args, o)
 	if reason != "" {
-		c.c.bypasses.Add(1)
-		o.outcome(ctx, "bypass", reason)
+		c.bypass(ctx, o, reason)
 		return nil, false, nil
 	}
 	return rows, true, err
 }
-
-// Bounded reasons for a lookup that goes to PostgreSQL whole.
-const (
-	reasonNotCacheable = "table_not_cacheable"
-	reasonDirty        = "table_dirty"
-	reasonShape        = "not_a_key_lookup"
-	reasonArguments    = "arguments"
-	reasonCatalog      = "catalog_error"
-	reasonNoMetadata   = "no_column_metadata"
-	reasonDBError      = "database_error"
-	reasonInTx         = "in_transaction"
-	reasonNotLookup    = "not_a_lookup"
-	reasonPrivileges   = "no_select_privilege"
-	reasonCacheDown    = "cache_unavailable"
-	reasonOpaque       = "text_not_readable" // standard_conforming_strings off and a backslash in a string
-)
 
 func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o *op) (driver.Rows, string, error) {
 	cn := c.c
@@ -339,6 +322,9 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	case err != nil:
 		return nil, reasonCatalog, nil
 	case ti == nil || !ti.cacheable:
+		if ti != nil && o.span.IsRecording() {
+			o.span.SetAttributes(attrBypassDetail.String(ti.reason))
+		}
 		return nil, reasonNotCacheable, nil
 	case cn.dirty(ti.oid):
 		return nil, reasonDirty, nil
@@ -367,9 +353,9 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	found := make([]*rowcodec.Row, len(keys))
 	hits := 0
 	if len(keys) > 0 {
-		var ok bool
-		if hits, ok = c.readThrough(ctx, ti, tk, keys, keyParts, found); !ok {
-			return nil, reasonDBError, nil
+		var why string
+		if hits, why = c.readThrough(ctx, ti, tk, keys, keyParts, found); why != "" {
+			return nil, why, nil
 		}
 	}
 	r := b.result(found, limit, offset)
@@ -377,17 +363,18 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 		// No row and no column metadata known yet: let PostgreSQL answer.
 		return nil, reasonNoMetadata, nil
 	}
-	outcome := "hit"
+	outcome, why := "hit", ""
 	switch {
 	case hits == 0 && len(keys) > 0:
-		outcome = "miss"
+		outcome, why = "miss", c.missWhy
 	case hits < len(keys):
-		outcome = "partial"
+		outcome, why = "partial", c.missWhy
 	}
+	c.missWhy = ""
 	if o.span.IsRecording() {
-		o.outcome(ctx, outcome, "", attrKeys.Int(len(keys)), attrHits.Int(hits), attrMisses.Int(len(keys)-hits))
+		o.outcome(ctx, outcome, why, attrKeys.Int(len(keys)), attrHits.Int(hits), attrMisses.Int(len(keys)-hits))
 	} else {
-		o.outcome(ctx, outcome, "") // no attribute slice to build
+		o.outcome(ctx, outcome, why) // no attribute slice to build
 	}
 	return r, "", nil
 }
@@ -401,10 +388,18 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 // the misses looked like; the misses are read from PostgreSQL in one
 // statement and handed to the caller, and a fill stores them afterwards
 // only if nothing moved in Redis since the Peek (see internal/proto).
-func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, ok bool) {
+func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, bypass string) {
 	cn := c.c
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
 	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
+	if !dv.serves(time.Now()) || c.sess.catalogs != cn.catalogs.Load() {
+		// A database-wide write is under way or has just ended (a DDL
+		// among them, perhaps), or this process has not heard from
+		// Redis lately: what it knows of the table may be old, and a
+		// miss read with it could have other columns than the
+		// application's statement. PostgreSQL answers the statement.
+		return 0, reasonNotCurrent
+	}
 	epoch, epochKnown := cn.imageEpoch(dv, fv)
 	if ti.rendered {
 		// Images of this table hold values rendered under the session's
@@ -455,10 +450,24 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		cn.feed.staleLookups.Add(1)
 	}
 	var missing []int
+	why := ""
 	for i := range keys {
 		r := &pr.Rows[i]
-		if canFill && serve && r.Hit {
+		reason := missAbsent
+		switch {
+		case err != nil:
+			reason = missCacheError
+		case !serve || !canFill:
+			// Not answering from Redis now: a database-wide write, an old
+			// view of the fence or the feed, a quarantine.
+			reason = missNotFresh
+		case r.Hit:
 			row, derr := cn.memo.decode(keys[i], r.Image)
+			if derr == nil && !imageHasKey(row, ti, keyParts[i]) {
+				// An image of another row under this key (an entry edited
+				// or copied in Redis): corrupt.
+				derr = errWrongKey
+			}
 			if derr == nil && imageMatches(row, ti) {
 				found[i] = row
 				hits++
@@ -466,16 +475,25 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			}
 			// An image from before a schema change, or one that does not
 			// decode: a miss, which the fill overwrites.
+			reason = missStaleSchema
 			if derr != nil {
 				cn.countCorrupt(ctx)
+				reason = missCorrupt
 			}
+		case cn.large.has(keys[i]):
+			reason = missTooLarge
+		}
+		cn.reasons.addMiss(reason, 1)
+		if why == "" {
+			why = reason
 		}
 		missing = append(missing, i)
 	}
 	cn.hits.Add(int64(hits))
 	if len(missing) == 0 {
-		return hits, true
+		return hits, ""
 	}
+	c.missWhy = why
 	cn.misses.Add(int64(len(missing)))
 
 	// Concurrent misses of one key in this process share one database
@@ -513,7 +531,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			}, attrKeys.Int(len(lead)))
 		}()
 		if err != nil {
-			return hits, false
+			return hits, reasonDBError
 		}
 		for _, i := range lead {
 			found[i] = rows[i]
@@ -536,13 +554,29 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	if len(again) > 0 {
 		rows, err := c.readRows(ctx, ti, keyParts, again)
 		if err != nil {
-			return hits, false
+			return hits, reasonDBError
 		}
 		for _, i := range again {
 			found[i] = rows[i]
 		}
 	}
-	return hits, true
+	return hits, ""
+}
+
+var errWrongKey = errors.New("wtcache: the image holds another key")
+
+// imageHasKey reports whether the image's primary-key values are parts.
+func imageHasKey(r *rowcodec.Row, ti *tableInfo, parts []string) bool {
+	if len(r.Values) != len(ti.cols) {
+		return true // another shape: imageMatches decides
+	}
+	for pos, ci := range ti.pk {
+		s, ok := normalizeKey(&ti.cols[ci], r.Values[ci])
+		if !ok || s != parts[pos] {
+			return false
+		}
+	}
+	return true
 }
 
 // imageMatches reports whether a cached image has the table's current

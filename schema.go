@@ -77,10 +77,15 @@ type schemaCache struct {
 	funcs  map[string]funcClass // by name called (funcs.go)
 }
 
-func (s *schemaCache) funcClass(name string) (funcClass, bool) {
+// funcClass returns what is known of a name called, no older than maxAge
+// (a function created or replaced elsewhere is seen within it).
+func (s *schemaCache) funcClass(name string, maxAge time.Duration) (funcClass, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	fc, ok := s.funcs[name]
+	if ok && time.Since(fc.loaded) > maxAge {
+		return funcClass{}, false
+	}
 	return fc, ok
 }
 
@@ -103,9 +108,14 @@ func (s *schemaCache) get(oid uint32, maxAge time.Duration) *tableInfo {
 	return t
 }
 
+// maxKnownTables bounds what a connector keeps of the catalog.
+const maxKnownTables = 8192
+
 func (s *schemaCache) put(t *tableInfo) {
 	s.mu.Lock()
-	if s.tables == nil {
+	if s.tables == nil || len(s.tables) >= maxKnownTables {
+		// Bounded: tables created and dropped without end (elsewhere)
+		// would grow it; what is dropped is loaded again when used.
 		s.tables = make(map[uint32]*tableInfo)
 	}
 	s.tables[t.oid] = t
@@ -143,6 +153,11 @@ type session struct {
 	// transaction is over.
 	inTx     bool
 	database string
+	// render: the settings that change how the server renders values as
+	// text and that it does not report (extra_float_digits, bytea_output),
+	// as the session had them when it was loaded; a statement that may
+	// change them reloads the session.
+	render   string
 	resolved map[recognize.Table]uint32
 	// canSelect: whether the session's role holds SELECT on the whole
 	// table, by OID; only then are its lookups served from Redis and its
@@ -201,14 +216,14 @@ func (c *conn) ensureSession(ctx context.Context) error {
 		time.Since(c.sess.loaded) < c.c.cfg.schemaRefresh {
 		return nil
 	}
-	rows, err := c.innerQuery(ctx, "SELECT current_database()::text")
+	rows, err := c.innerQuery(ctx, "SELECT current_database()::text, current_setting('extra_float_digits') || '/' || current_setting('bytea_output')")
 	if err != nil {
 		return err
 	}
 	if len(rows) != 1 {
 		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
 	}
-	c.sess = session{ready: true, inTx: inTx, catalogs: catalogs, loaded: time.Now(), database: asString(rows[0][0]),
+	c.sess = session{ready: true, inTx: inTx, catalogs: catalogs, loaded: time.Now(), database: asString(rows[0][0]), render: asString(rows[0][1]),
 		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]tagKeys), canSelect: make(map[uint32]bool)}
 	if c.c.cfg.redis != nil {
 		c.c.startDBFence(c.sess.database)
@@ -261,8 +276,51 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, c.relpersistence::text
                  WHERE i.indrelid = c.oid AND i.indisprimary), ''),
        EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
        OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')
+       OR EXISTS (SELECT 1 FROM pg_depend d JOIN ` + mayWriteProcs + ` w ON w.oid = d.refobjid
+                  WHERE d.refclassid = 'pg_proc'::regclass AND (
+                    d.classid = 'pg_attrdef'::regclass AND d.objid IN (SELECT oid FROM pg_attrdef WHERE adrelid = c.oid)
+                    OR d.classid = 'pg_constraint'::regclass AND d.objid IN (
+                      SELECT oid FROM pg_constraint WHERE conrelid = c.oid OR contypid IN (
+                        SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                        UNION SELECT t.typbasetype FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                        WHERE a.attrelid = c.oid AND a.attnum > 0))
+                    OR d.classid = 'pg_class'::regclass AND d.objid IN (SELECT indexrelid FROM pg_index WHERE indrelid = c.oid)
+                    OR d.classid = 'pg_policy'::regclass AND d.objid IN (SELECT oid FROM pg_policy WHERE polrelid = c.oid)))
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
+
+// mayWriteProcs are the user functions that may write (see funcsQuery):
+// a table whose defaults, constraints (its own and its columns' domains'),
+// index expressions or policies call one runs user code on a write.
+const mayWriteProcs = `(SELECT p.oid FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
+  JOIN pg_language l ON l.oid = p.prolang
+  WHERE pn.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND (p.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR p.prokind IN ('a', 'w')))`
+
+// readHazardsQuery lists the names whose mention may run user code that
+// may write: views (and materialized views) whose definition calls such a
+// function or reads such a relation, nested to any depth; tables whose
+// row-level security policies call one; domains whose constraints call one
+// (a cast to the domain checks them); and types with a user cast that runs
+// one.
+const readHazardsQuery = `
+WITH RECURSIVE hz(rel) AS (
+  SELECT r.ev_class FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+  WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid IN ` + mayWriteProcs + `
+  UNION
+  SELECT pol.polrelid FROM pg_policy pol JOIN pg_depend d ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid
+  WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid IN ` + mayWriteProcs + `
+  UNION
+  SELECT r.ev_class FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+  JOIN hz ON d.refclassid = 'pg_class'::regclass AND d.refobjid = hz.rel)
+SELECT c.relname::text FROM hz JOIN pg_class c ON c.oid = hz.rel
+UNION
+SELECT t.typname::text FROM pg_type t JOIN pg_constraint con ON con.contypid = t.oid
+  JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
+WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid IN ` + mayWriteProcs + `
+UNION
+SELECT t.typname::text FROM pg_cast ca JOIN pg_type t ON t.oid IN (ca.castsource, ca.casttarget)
+WHERE ca.castfunc IN ` + mayWriteProcs + ``
 
 // columnsQuery reads the columns; render says how a value reaches the
 // driver: 's' rendered as text under the session's TimeZone, DateStyle or
@@ -275,7 +333,8 @@ SELECT a.attnum::int8, a.attname::text, a.atttypid::int8, b.oid::int8,
        CASE
          WHEN b.oid = 790 OR e.oid = 790 OR r.rngsubtype = 790 THEN 'u'
          WHEN b.oid = 1186 OR b.typtype = 'c' OR e.typtype = 'c'
-           OR (e.oid <> b.oid AND e.oid IN (1082, 1114, 1184, 1186))
+           OR (e.oid <> b.oid AND e.oid IN (1082, 1114, 1184, 1186, 700, 701, 17))
+           OR e.oid IN (600, 601, 602, 603, 604, 628, 718)
            OR r.rngsubtype IN (1082, 1114, 1184, 1186)
            OR b.oid >= 16384 OR e.oid >= 16384 THEN 's'
          ELSE ''

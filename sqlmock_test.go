@@ -49,8 +49,8 @@ func TestDatabaseAskedOnceForTwoReads(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 
 	const oid = int64(16401)
-	mock.ExpectQuery(`^SELECT current_database\(\)::text$`).WithoutArgs().
-		WillReturnRows(sqlmock.NewRows([]string{"current_database"}).AddRow("test"))
+	mock.ExpectQuery(`^SELECT current_database\(\)::text, current_setting\('extra_float_digits'\)`).WithoutArgs().
+		WillReturnRows(sqlmock.NewRows([]string{"current_database", "render"}).AddRow("test", "1/hex"))
 	mock.ExpectQuery(`^SELECT coalesce\(to_regclass\(\$1\)::oid, 0\)::int8,\s+coalesce\(has_table_privilege\(to_regclass\(\$1\), 'SELECT'\), false\)$`).WithArgs(`"rp_mock"`).
 		WillReturnRows(sqlmock.NewRows([]string{"oid", "can_select"}).AddRow(oid, true))
 	mock.ExpectQuery(`FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace\s+WHERE c.oid = \$1$`).WithArgs(oid).

@@ -1,6 +1,10 @@
 package wtcache
 
-import "database/sql/driver"
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+)
 
 // Stats are counters of one connector since it was made.
 type Stats struct {
@@ -12,6 +16,12 @@ type Stats struct {
 	DirtyTables     int64 // tables this handle does not serve from Redis until it has invalidated them
 	CacheDown       bool  // Redis is known unreachable now: lookups go to PostgreSQL, a probe runs in the background
 	CacheOutages    int64 // times Redis was found unreachable (the circuit breaker opened)
+	// BypassReasons counts Bypasses by reason (table_not_cacheable,
+	// in_transaction, arguments, cache_unavailable, ...; see the README).
+	BypassReasons map[string]int64
+	// MissReasons counts Misses by reason (not_in_cache, entry_too_large,
+	// schema_changed, corrupt_entry, cache_not_current, cache_error).
+	MissReasons map[string]int64
 }
 
 // StatsOf returns the counters of a connector made by [NewConnector]. ok is
@@ -21,7 +31,10 @@ func StatsOf(c driver.Connector) (s Stats, ok bool) {
 	if !ok {
 		return Stats{}, false
 	}
+	by, miss := cn.reasons.snapshot()
 	return Stats{
+		BypassReasons:   by,
+		MissReasons:     miss,
 		Hits:            cn.hits.Load(),
 		Misses:          cn.misses.Load(),
 		Bypasses:        cn.bypasses.Load(),
@@ -31,4 +44,27 @@ func StatsOf(c driver.Connector) (s Stats, ok bool) {
 		CacheDown:       cn.brk.down.Load(),
 		CacheOutages:    cn.brk.trips.Load(),
 	}, true
+}
+
+// DBStats returns the counters of the wtcache handle db, however it was
+// opened (sql.Open("wtcache", dsn), OpenDB, or sql.OpenDB of a connector
+// from NewConnector). It holds one of db's connections for a moment (and
+// opens one if none is idle); it fails with ErrNotWtcache when db is not a
+// wtcache handle.
+func DBStats(ctx context.Context, db *sql.DB) (Stats, error) {
+	sc, err := db.Conn(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer sc.Close()
+	var s Stats
+	err = sc.Raw(func(dc any) error {
+		c, ok := dc.(*conn)
+		if !ok {
+			return ErrNotWtcache
+		}
+		s, _ = StatsOf(c.c)
+		return nil
+	})
+	return s, err
 }

@@ -75,6 +75,11 @@ const dbTarget = 0
 
 // database marks the write as reaching the whole database; with catalog,
 // it changes the catalog (DDL, GRANT, REVOKE) too.
+//
+// Every database-wide write is taken to change the catalog too: user code
+// (a function, a trigger, DO, CALL, a prepared transaction) may run DDL,
+// GRANT or REVOKE, so every process forgets its schema knowledge and its
+// sessions' privileges before the statement returns.
 func (ts targets) database(catalog bool) {
 	t := ts[dbTarget]
 	if t == nil {
@@ -97,9 +102,20 @@ func (ts targets) table(ti *tableInfo, tag string) *target {
 // image of a key replaces an earlier one; a later write of a key without
 // an image drops the earlier image.
 func (ts targets) merge(o targets) {
+	if o[dbTarget] != nil {
+		// Something in the transaction may have changed any row, those
+		// written before included: mirror nothing.
+		ts.dropImages()
+	}
 	for oid, t := range o {
 		if oid == dbTarget {
 			ts.database(t.catalog)
+			continue
+		}
+		if ts[dbTarget] != nil {
+			// After a database-wide statement in the transaction, no image
+			// is known to be what commits.
+			ts.table(t.ti, t.tag).tableWide = true
 			continue
 		}
 		mine := ts.table(t.ti, t.tag)
@@ -159,7 +175,7 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 	if c.fx.dbWide {
 		// A volatile user function, or a text the lexer cannot follow
 		// under the session's settings: any table may change.
-		ts.database(false)
+		ts.database(true)
 	}
 	sessionChanged := false
 	for i := range p.class.Statements {
@@ -167,7 +183,7 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 		if sessionChanged && (s.Kind == recognize.KindWrite || s.Kind == recognize.KindDDL) {
 			// SET search_path ...; UPDATE accounts ...: the names after
 			// the SET resolve with a path this session does not know yet.
-			ts.database(false)
+			ts.database(true)
 		}
 		if s.Kind == recognize.KindSession || s.Kind == recognize.KindUnknown {
 			sessionChanged = true
@@ -175,7 +191,7 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 		if s.Kind == recognize.KindTx && s.AllTables {
 			// COMMIT PREPARED: the writes of a transaction prepared
 			// anywhere commit now; nothing says which.
-			ts.database(false)
+			ts.database(true)
 			continue
 		}
 		if s.Kind != recognize.KindWrite && s.Kind != recognize.KindDDL && s.Kind != recognize.KindUnknown {
@@ -188,7 +204,7 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 			ts.database(true)
 		}
 		if s.AllTables || s.Kind == recognize.KindUnknown {
-			ts.database(false) // reach not bounded
+			ts.database(true) // reach not bounded
 		}
 		for _, name := range s.Tables {
 			ti, err := c.table(ctx, name)
@@ -202,7 +218,7 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 				// A view (its base tables, its INSTEAD OF triggers and
 				// rules), or a table with triggers or rules: what the
 				// statement changes is not bounded by what it names.
-				ts.database(false)
+				ts.database(true)
 				continue
 			}
 			c.addTarget(ctx, ts, ti, s, args, len(p.class.Statements) == 1)
@@ -279,13 +295,13 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 		dti := c.loadKnown(ctx, oid)
 		if dti == nil {
 			// Not known: what its rows' changes do is not known either.
-			ts.database(false)
+			ts.database(true)
 			return
 		}
 		if dti.userCode {
 			// A child changed by a foreign-key action fires its own
 			// triggers and rules: the reach is no longer bounded.
-			ts.database(false)
+			ts.database(true)
 		}
 		if dti.cacheable {
 			ts.table(dti, c.tag(dti)).tableWide = true

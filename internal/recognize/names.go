@@ -141,3 +141,29 @@ func addTable(ts []Table, t Table) []Table {
 	}
 	return append(ts, t)
 }
+
+// MentionsAny reports whether sql has an identifier (unquoted, folded, or
+// quoted) that is in names, or cannot be lexed (then it may have one).
+// Callers pass the names of relations whose reading runs user code: a text
+// that mentions one may read it, whatever role the name plays there.
+func MentionsAny(sql string, names map[string]bool) bool {
+	if len(names) == 0 {
+		return false
+	}
+	buf := bufPool.Get().(*buffers)
+	defer buf.release()
+	toks, ok := lex(sql, buf.toks[:0])
+	buf.toks = toks
+	if !ok {
+		return true
+	}
+	for _, t := range toks {
+		if t.kind == tkUIdent {
+			return true // U&"..." escapes: not read here
+		}
+		if n, ok := identName(sql, t); ok && names[n] {
+			return true
+		}
+	}
+	return false
+}

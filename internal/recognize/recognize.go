@@ -179,6 +179,9 @@ type Classification struct {
 	// INTO t (...) and keywords are there too; a caller looks them up in
 	// the catalog.
 	Calls []string
+	// Operators are the operators the text uses (a user-defined operator
+	// runs its function); the caller looks them up in the catalog.
+	Operators []string
 	// Backslash is true when a plain string constant ('...') holds a
 	// backslash: with standard_conforming_strings off the server reads it
 	// as an escape, and the statements' boundaries may not be these.
@@ -312,10 +315,17 @@ func Classify(sql string) Classification {
 	for i, sp := range spans {
 		classifyStatement(&stmts[i], sql, toks[sp.from:sp.to], len(spans) == 1)
 	}
-	var calls []string
+	var calls, ops []string
 	backslash := false
 	for i, t := range toks {
-		if t.kind == tkString && t.flags&fBackslash != 0 {
+		if t.kind == tkOp {
+			if op := sql[t.pos:t.end]; !slices.Contains(ops, op) {
+				ops = append(ops, op)
+			}
+			continue
+		}
+		if (t.kind == tkString || t.kind == tkOtherString) && t.flags&fBackslash != 0 {
+			// N'...' (and U&'...') are plain strings to the server too.
 			backslash = true
 		}
 		if (t.kind != tkIdent && t.kind != tkQIdent && t.kind != tkUIdent) || i+1 >= len(toks) || toks[i+1].kind != tkLParen {
@@ -348,7 +358,7 @@ func Classify(sql string) Classification {
 			stmts[i].Lookup = nil
 		}
 	}
-	return Classification{Statements: stmts, Calls: calls, Backslash: backslash}
+	return Classification{Statements: stmts, Calls: calls, Operators: ops, Backslash: backslash}
 }
 
 // buffers are the scratch slices of one Classify call, reused through
@@ -385,16 +395,27 @@ var notCall = map[string]bool{}
 var relationBefore = map[string]bool{}
 
 func init() {
-	for _, k := range strings.Fields(`values in any all some exists not and or array row cast coalesce nullif
-		greatest least over filter within using set returning select where from on as join lateral table into
-		with distinct by partition key check unique primary foreign references default like ilike between is
-		when then else case limit offset interval extract position substring trim overlay grouping rollup cube
-		sets window rows range groups tablesample conflict do nothing only excluded recursive materialized
-		xmlelement xmlforest xmlattributes xmlconcat xmlparse xmlpi xmlroot xmlserialize xmlexists xmltable
-		collate for of nowait skip locked share update delete insert merge matched include storage`) {
+	// Only PostgreSQL's reserved keywords and the column-name keywords
+	// (which cannot name a function unquoted) are never calls: any other
+	// name followed by "(" is asked of the catalog, which says whether a
+	// user function of that name exists (an unreserved keyword such as key,
+	// rows or range can name one).
+	for _, k := range strings.Fields(`all analyse analyze and any array as asc asymmetric both case cast check
+		collate column constraint create current_catalog current_date current_role current_time
+		current_timestamp current_user default deferrable desc distinct do else end except false fetch for
+		foreign from grant group having in initially intersect into lateral leading limit localtime
+		localtimestamp not null offset on only or order placing primary references returning select
+		session_user some symmetric table then to trailing true union unique user using variadic when where
+		window with
+		between bigint bit boolean char character coalesce dec decimal exists extract float greatest grouping
+		inout int integer interval least national nchar none normalize nullif numeric out overlay position
+		precision real row setof smallint substring time timestamp treat trim values varchar xmlattributes
+		xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable`) {
 		notCall[k] = true
 	}
-	for _, k := range strings.Fields(`into table join from update references only as index view exists type
+	// Not after FROM or JOIN: a name followed by "(" there is a function
+	// in FROM.
+	for _, k := range strings.Fields(`into table references only as index view exists type
 		trigger sequence schema domain function procedure aggregate operator cast policy rule publication`) {
 		relationBefore[k] = true
 	}
