@@ -185,7 +185,9 @@ func TestFunctionCreatedElsewhere(t *testing.T) {
 	table, fn := fmt.Sprintf("late_%d", os.Getpid()), fmt.Sprintf("late_fn_%d", os.Getpid())
 	mustExec(t, p, fmt.Sprintf(`DROP TABLE IF EXISTS %[1]s; DROP FUNCTION IF EXISTS %[2]s();
 		CREATE TABLE %[1]s (id bigint PRIMARY KEY, v bigint NOT NULL); INSERT INTO %[1]s VALUES (1, 0)`, table, fn))
-	t.Cleanup(func() { mustExec(t, p, fmt.Sprintf(`DROP TABLE IF EXISTS %s; DROP FUNCTION IF EXISTS %s()`, table, fn)) })
+	t.Cleanup(func() {
+		mustExec(t, p, fmt.Sprintf(`DROP TABLE IF EXISTS %s; DROP FUNCTION IF EXISTS %s()`, table, fn))
+	})
 	const refresh = 300 * time.Millisecond
 	prefix := fmt.Sprintf("late%d-%d", os.Getpid(), prefixSeq.Add(1))
 	dbA, _ := e.open(t, prefix, "cache_schema_refresh="+refresh.String())
