@@ -15,7 +15,7 @@ COMPAT := compat
 .PHONY: help test test-compat bench lint demo demo-quickstart test-integration
 
 help:
-	@echo "make test              go test -race in the root module; build and test $(QUICKSTART) and $(BANK); build $(OTLP); make test-compat"
+	@echo "make test              go test -race in the root module; build and test $(QUICKSTART) and $(BANK); build $(OTLP); make test-compat (needs Go; integration tests need PostgreSQL, Redis and redis-server on PATH)"
 	@echo "make test-compat       go vet and go test -race in $(COMPAT) (GORM, sqlx, bun, sqlc over wtcache)"
 	@echo "make test-integration  make test against PostgreSQL and Redis on 127.0.0.1"
 	@echo "make bench             benchmarks of the root module"
@@ -35,7 +35,6 @@ test:
 	cd $(BANK) && $(GO) build -o /dev/null ./... && $(GO) test -count=1 ./...
 	cd $(OTLP) && $(GO) build -o /dev/null ./...
 	$(MAKE) test-compat
-	$(MAKE) test-recognizer
 
 # compat is a module of its own, so that the ORMs stay out of the library's
 # go.mod; like the root module's integration tests, its tests skip without

@@ -1,10 +1,8 @@
 // Command quickstart opens PostgreSQL through the wtcache driver and runs a
 // few ordinary statements: it creates a table, upserts rows, reads one back
-// by primary key and transfers money between two accounts in a transaction.
-//
-// wtcache currently passes every statement through to PostgreSQL unchanged;
-// write-through caching in Redis is not implemented yet, so this program
-// shows how to wire the driver up, not caching.
+// by primary key (twice: the second read is served from Redis), transfers
+// money between two accounts in a transaction (the new balances are written
+// through to Redis after the commit) and prints wtcache's counters.
 //
 // Run it from this directory, against a running PostgreSQL and Redis:
 //
@@ -30,7 +28,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/wtcache/wtcache" // registers the "wtcache" driver
+	"github.com/wtcache/wtcache" // registers the "wtcache" driver
 )
 
 const (
@@ -48,27 +46,32 @@ func main() {
 }
 
 func run() error {
-	dsn := withCacheRedis(getenv("DATABASE_URL", defaultDatabaseURL), getenv("REDIS_URL", defaultRedisURL))
-
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	_, err := quickstart(ctx, withCacheRedis(getenv("DATABASE_URL", defaultDatabaseURL), getenv("REDIS_URL", defaultRedisURL)))
+	return err
+}
+
+// quickstart runs the tour on dsn and returns wtcache's counters.
+func quickstart(ctx context.Context, dsn string) (wtcache.Stats, error) {
+	var none wtcache.Stats
 
 	db, err := sql.Open("wtcache", dsn)
 	if err != nil {
-		return err
+		return none, err
 	}
 	defer db.Close()
 	if err := db.PingContext(ctx); err != nil {
-		return err
+		return none, err
 	}
-	fmt.Println("connected to PostgreSQL through the wtcache driver (statements pass through; caching is not implemented yet)")
+	fmt.Println("connected to PostgreSQL through the wtcache driver")
 
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS quickstart_accounts (
 		id      bigint PRIMARY KEY,
 		owner   text NOT NULL,
 		balance numeric NOT NULL
 	)`); err != nil {
-		return err
+		return none, err
 	}
 	fmt.Println("table quickstart_accounts is ready")
 
@@ -86,37 +89,47 @@ func run() error {
 			VALUES ($1, $2, $3)
 			ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, balance = EXCLUDED.balance`,
 			a.id, a.owner, a.balance); err != nil {
-			return err
+			return none, err
 		}
 	}
 	fmt.Printf("upserted %d accounts\n", len(accounts))
 
-	owner, balance, err := account(ctx, db, 1)
-	if err != nil {
-		return err
+	for range 2 {
+		owner, balance, err := account(ctx, db, 1)
+		if err != nil {
+			return none, err
+		}
+		fmt.Printf("account 1: owner=%s balance=%s\n", owner, balance)
+		// The first read was a miss: wtcache stores the row in Redis just
+		// after returning it. Give it a moment, then read again: a hit.
+		time.Sleep(50 * time.Millisecond)
 	}
-	fmt.Printf("account 1: owner=%s balance=%s\n", owner, balance)
 
 	if err := transfer(ctx, db, 1, 2, "25.00"); err != nil {
-		return err
+		return none, err
 	}
 	fmt.Println("transferred 25.00 from account 1 to account 2")
 
 	for _, id := range []int64{1, 2} {
 		owner, balance, err := account(ctx, db, id)
 		if err != nil {
-			return err
+			return none, err
 		}
 		fmt.Printf("account %d: owner=%s balance=%s\n", id, owner, balance)
 	}
+	s, err := wtcache.DBStats(ctx, db)
+	if err != nil {
+		return none, err
+	}
+	fmt.Printf("rows served from Redis: %d, read from PostgreSQL: %d, lookups passed through: %d\n", s.Hits, s.Misses, s.Bypasses)
 	fmt.Println("done")
-	return nil
+	return s, nil
 }
 
 // account reads one account by primary key.
 func account(ctx context.Context, db *sql.DB, id int64) (owner, balance string, err error) {
 	err = db.QueryRowContext(ctx,
-		`SELECT owner, balance::text FROM quickstart_accounts WHERE id = $1`, id).Scan(&owner, &balance)
+		`SELECT owner, balance FROM quickstart_accounts WHERE id = $1`, id).Scan(&owner, &balance)
 	return owner, balance, err
 }
 
@@ -129,15 +142,24 @@ func transfer(ctx context.Context, db *sql.DB, from, to int64, amount string) er
 	}
 	defer tx.Rollback() // a no-op after Commit
 
+	// By primary key only, so that wtcache knows which rows the statement
+	// changes and writes them through to Redis after the commit.
 	res, err := tx.ExecContext(ctx,
-		`UPDATE quickstart_accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1`, amount, from)
+		`UPDATE quickstart_accounts SET balance = balance - $1 WHERE id = $2`, amount, from)
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n != 1 {
-		return errors.New("transfer: source account missing or balance too low")
+		return errors.New("transfer: source account missing")
+	}
+	var enough bool
+	if err := tx.QueryRowContext(ctx, `SELECT balance >= 0 FROM quickstart_accounts WHERE id = $1`, from).Scan(&enough); err != nil {
+		return err
+	}
+	if !enough {
+		return errors.New("transfer: balance too low") // the deferred Rollback undoes the debit
 	}
 	res, err = tx.ExecContext(ctx,
 		`UPDATE quickstart_accounts SET balance = balance + $1 WHERE id = $2`, amount, to)

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"testing"
+	"time"
 
 	// Internal to wtcache, but importable here because this module's path
 	// lies under github.com/wtcache/wtcache. Programs outside the repository
@@ -35,5 +39,34 @@ func TestWithCacheRedis(t *testing.T) {
 				t.Errorf("params = %q, want one cache_redis=%q", params, redisURL)
 			}
 		})
+	}
+}
+
+// TestQuickstartServesFromRedis runs the tour against the servers the
+// integration tests use and checks what it claims: the second read of the
+// account and the reads after the transfer are served from Redis.
+func TestQuickstartServesFromRedis(t *testing.T) {
+	db, rd := os.Getenv("WTCACHE_TEST_DATABASE"), os.Getenv("WTCACHE_TEST_REDIS")
+	if db == "" || rd == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("WTCACHE_TEST_DATABASE and WTCACHE_TEST_REDIS must be set where CI=true")
+		}
+		t.Skip("set WTCACHE_TEST_DATABASE and WTCACHE_TEST_REDIS (make test-integration)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := quickstart(ctx, withCacheRedis(db, rd)+fmt.Sprintf("&cache_prefix=qs%d", time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", s)
+	// Reads of account 1 twice, then of accounts 1 and 2 after the
+	// transfer: the second read and the two after the transfer (written
+	// through at its commit) are hits.
+	if s.Hits < 3 {
+		t.Errorf("the quickstart's reads: %d hits, want 3: %+v", s.Hits, s)
+	}
+	if s.Bypasses != 0 {
+		t.Errorf("the quickstart's reads passed through: %v", s.BypassReasons)
 	}
 }
