@@ -180,7 +180,33 @@ func keyPart(col *columnInfo, v recognize.Value, args []driver.NamedValue) (stri
 	if v.Param == 0 && !v.String && col.keyKind != keyInt {
 		return "", false // a number compared with text or uuid: an error in PostgreSQL
 	}
-	return normalizeKey(col, x)
+	s, ok := normalizeKey(col, x)
+	if !ok || v.Cast == "" {
+		return s, ok
+	}
+	return s, castKeeps(col, v.Cast, s)
+}
+
+// castKeeps reports whether casting the key value s to the named type
+// leaves the comparison with the key column what it was without the cast
+// ($1::bigint, '...'::uuid): a type of the key's own family that holds the
+// value. Any other cast, or a value the cast type cannot hold (PostgreSQL
+// answers that with an error), is not served.
+func castKeeps(col *columnInfo, cast, s string) bool {
+	switch col.keyKind {
+	case keyInt:
+		bits := map[string]int{"int2": 16, "smallint": 16, "int4": 32, "int": 32, "integer": 32, "int8": 64, "bigint": 64}[cast]
+		if bits == 0 {
+			return false
+		}
+		_, err := strconv.ParseInt(s, 10, bits)
+		return err == nil
+	case keyUUID:
+		return cast == "uuid"
+	case keyText:
+		return cast == "text" || cast == "varchar" || cast == "character varying"
+	}
+	return false
 }
 
 // keys computes the distinct keys a lookup asks for, in argument order.
@@ -228,6 +254,10 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 		if !ok || pred.Value.Param == 0 {
 			return nil, false
 		}
+		elemCast, isArray := strings.CutSuffix(pred.Value.Cast, "[]")
+		if pred.Value.Cast != "" && !isArray {
+			return nil, false
+		}
 		elems, ok := sliceElems(x)
 		if !ok {
 			return nil, false
@@ -237,7 +267,7 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 				continue // NULL matches nothing
 			}
 			s, ok := normalizeKey(col, e)
-			if !ok {
+			if !ok || elemCast != "" && !castKeeps(col, elemCast, s) {
 				return nil, false
 			}
 			parts = append(parts, s)

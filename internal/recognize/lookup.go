@@ -416,7 +416,7 @@ func (p *parser) conj(sc *scope, preds []Pred, depth int) ([]Pred, bool) {
 func (p *parser) pred(sc *scope, preds []Pred) ([]Pred, bool) {
 	var v Value
 	if p.valueStart() {
-		if !p.value(&v) || !p.acceptOp("=") {
+		if !p.value(&v) || !p.castSuffix(&v, false) || !p.acceptOp("=") {
 			return nil, false
 		}
 		col, _, ok := p.colRef(sc)
@@ -432,12 +432,12 @@ func (p *parser) pred(sc *scope, preds []Pred) ([]Pred, bool) {
 	switch {
 	case p.acceptOp("="):
 		if p.acceptKw("any") {
-			if !p.accept(tkLParen) || !p.is(tkParam) || !p.value(&v) || !p.accept(tkRParen) {
+			if !p.accept(tkLParen) || !p.is(tkParam) || !p.value(&v) || !p.castSuffix(&v, true) || !p.accept(tkRParen) {
 				return nil, false
 			}
 			return append(preds, Pred{Column: col, Kind: PredAny, Value: v}), true
 		}
-		if !p.value(&v) {
+		if !p.value(&v) || !p.castSuffix(&v, false) {
 			return nil, false
 		}
 		return append(preds, Pred{Column: col, Kind: PredEq, Value: v}), true
@@ -456,7 +456,7 @@ func (p *parser) pred(sc *scope, preds []Pred) ([]Pred, bool) {
 			if k > 0 && !p.accept(tkComma) {
 				return nil, false
 			}
-			if !p.value(&list[k]) {
+			if !p.value(&list[k]) || !p.castSuffix(&list[k], false) {
 				return nil, false
 			}
 		}
@@ -471,6 +471,60 @@ func (p *parser) pred(sc *scope, preds []Pred) ([]Pred, bool) {
 		return append(preds, Pred{Column: col, Kind: PredIsNull}), true
 	}
 	return nil, false
+}
+
+// typeWord reads an unquoted word of a type name: any keyword but a
+// reserved one (int, bigint and varchar are column-name keywords). A quoted
+// name is not read: "bigint" names no type.
+func (p *parser) typeWord() (string, bool) {
+	t := p.peek()
+	if t.kind != tkIdent || t.flags&fNonASCII != 0 || category(p.src, t) == kwReserved {
+		return "", false
+	}
+	p.i++
+	return identName(p.src, t)
+}
+
+// castSuffix reads an optional "::type" after a value: a type name of one
+// word, or of two for double precision and character varying, optionally
+// qualified by pg_catalog, with "[]" when array (and only then). A type
+// modifier ("varchar(3)") or any other form is not read: false.
+func (p *parser) castSuffix(v *Value, array bool) bool {
+	if !p.accept(tkCast) {
+		return true
+	}
+	name, ok := p.typeWord()
+	if !ok {
+		return false
+	}
+	if name == "pg_catalog" && p.accept(tkDot) {
+		if name, ok = p.typeWord(); !ok {
+			return false
+		}
+	}
+	switch name {
+	case "double":
+		if !p.acceptKw("precision") {
+			return false
+		}
+		name = "double precision"
+	case "character":
+		if !p.acceptKw("varying") {
+			return false
+		}
+		name = "character varying"
+	}
+	if array {
+		if !p.accept(tkLBracket) || !p.accept(tkRBracket) {
+			return false
+		}
+		name += "[]"
+	}
+	if p.is(tkLParen) || p.is(tkLBracket) || p.is(tkCast) {
+		return false
+	}
+	v.Cast = name
+	return true
 }
 
 // valueStart reports whether the next token may start a value.

@@ -290,6 +290,10 @@ type Value struct {
 	Literal string
 	// String is true for a string constant ('...' or E'...').
 	String bool
+	// Cast is the type the value is cast to with "::" (folded, without a
+	// pg_catalog qualification, "[]" appended for an array), "" without a
+	// cast. Only casts without a type modifier are read.
+	Cast string
 }
 
 // Classify classifies every statement of sql. It never fails: text it cannot
