@@ -25,7 +25,9 @@ func TestCastLookups(t *testing.T) {
 		CREATE TABLE %[3]s (id text PRIMARY KEY, v text); INSERT INTO %[3]s VALUES ('ab', 'x'), ('abc', 'y');
 		CREATE TABLE %[4]s (id uuid PRIMARY KEY, v text); INSERT INTO %[4]s VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'u')`,
 		tb("i8"), tb("i4"), tb("tx"), tb("uu")))
-	t.Cleanup(func() { mustExec(t, p, fmt.Sprintf(`DROP TABLE %s, %s, %s, %s`, tb("i8"), tb("i4"), tb("tx"), tb("uu"))) })
+	t.Cleanup(func() {
+		mustExec(t, p, fmt.Sprintf(`DROP TABLE %s, %s, %s, %s`, tb("i8"), tb("i4"), tb("tx"), tb("uu")))
+	})
 	db, c := e.open(t, "")
 	type probe struct {
 		q     string
