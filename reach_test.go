@@ -70,7 +70,7 @@ func genReachSchema(rng *rand.Rand, prefix string) *reachSchema {
 		}
 		s.ddl = append(s.ddl, fmt.Sprintf(`CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN
-			  IF pg_trigger_depth() < 2 THEN UPDATE %s SET v = v + 1000 WHERE id = 1; END IF;
+			  IF pg_trigger_depth() < 3 THEN UPDATE %s SET v = v + 1000 WHERE id = 1; END IF;
 			  RETURN %s;
 			END $$;
 			CREATE TRIGGER trg%d %s %s ON %s FOR EACH %s EXECUTE FUNCTION %s()`, fn, target, ret, i, when, event, on, level, fn))

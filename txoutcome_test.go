@@ -171,3 +171,55 @@ func TestTxOutcomes(t *testing.T) {
 		t.Error("no read was served from Redis: the check proves nothing")
 	}
 }
+
+// TestTxEndThenWriteInOneString: inside an open transaction, a string that
+// ends it and then writes (ROLLBACK; UPDATE ..., ABORT; ..., COMMIT; ...)
+// commits the write on its own; another handle must read it at once,
+// whether or not the transaction had written before.
+func TestTxEndThenWriteInOneString(t *testing.T) {
+	e := needServices(t)
+	p := e.plain(t)
+	ctx := context.Background()
+	table := fmt.Sprintf("txend_%d", os.Getpid())
+	mustExec(t, p, `DROP TABLE IF EXISTS `+table+`; CREATE TABLE `+table+` (id bigint PRIMARY KEY, v bigint NOT NULL); INSERT INTO `+table+` VALUES (1, 0)`)
+	t.Cleanup(func() { mustExec(t, p, `DROP TABLE IF EXISTS `+table) })
+	prefix := fmt.Sprintf("txend%d-%d", os.Getpid(), prefixSeq.Add(1))
+	dbA, _ := e.open(t, prefix)
+	dbB, cB := e.open(t, prefix)
+	read := func(db *sql.DB) (v int64) {
+		if err := db.QueryRowContext(ctx, `SELECT v FROM `+table+` WHERE id = $1`, 1).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	n := int64(0)
+	for _, end := range []string{"ROLLBACK", "ABORT", "COMMIT", "END", "ROLLBACK; BEGIN; COMMIT", "COMMIT AND CHAIN; COMMIT"} {
+		for _, wroteBefore := range []bool{false, true} {
+			read(dbB)
+			cB.settle()
+			read(dbB)
+			conn, err := dbA.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{"START TRANSACTION", "UPDATE " + table + " SET v = v WHERE id = 1"} {
+				if q != "START TRANSACTION" && !wroteBefore {
+					continue
+				}
+				if _, err := conn.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n++
+			q := fmt.Sprintf("%s; UPDATE %s SET v = %d WHERE id = 1", end, table, n)
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.Close()
+			cB.settle()
+			if got, want := read(dbB), read(p); got != want {
+				t.Errorf("%q (a write before: %v): another handle reads %d, PostgreSQL %d", q, wroteBefore, got, want)
+			}
+		}
+	}
+}

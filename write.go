@@ -587,7 +587,12 @@ func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValu
 	}
 	m = c.mirrorFor(p, ts, args)
 	status := c.txStatus()
-	if c.inTx() && !p.commits {
+	// Transaction control inside a string of several statements
+	// (ROLLBACK; UPDATE ...) may end the transaction before a write that
+	// then commits on its own: such a string is guarded now, never left
+	// pending.
+	endsInside := p.txControl && len(p.class.Statements) > 1
+	if c.inTx() && !p.commits && !endsInside {
 		if c.pending == nil {
 			c.pending = targets{}
 		}
