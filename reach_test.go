@@ -54,6 +54,18 @@ func genReachSchema(rng *rand.Rand, prefix string) *reachSchema {
 		s.ddl = append(s.ddl, fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT fk%d FOREIGN KEY (ref) REFERENCES %s(id) ON DELETE %s ON UPDATE %s`, from, i, to, del, upd))
 		s.notes = append(s.notes, fmt.Sprintf("fk %s.ref -> %s ON DELETE %s ON UPDATE %s", from, to, del, upd))
 	}
+	// Always one child reached by a cascade whose own trigger writes
+	// another table (a foreign-key action fires the child's triggers).
+	if len(s.tables) >= 3 {
+		parent, child, other := s.tables[0], s.tables[len(s.tables)-1], s.tables[1]
+		s.ddl = append(s.ddl, fmt.Sprintf(`ALTER TABLE %[2]s ADD CONSTRAINT fkc FOREIGN KEY (ref) REFERENCES %[1]s(id) ON DELETE CASCADE ON UPDATE CASCADE;
+			UPDATE %[2]s SET ref = id;
+			CREATE FUNCTION %[4]s_ctrg() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN UPDATE %[3]s SET v = v + 10000 WHERE id = 2; RETURN NULL; END $$;
+			CREATE TRIGGER ctrg AFTER UPDATE OR DELETE ON %[2]s FOR EACH ROW EXECUTE FUNCTION %[4]s_ctrg()`, parent, child, other, prefix))
+		s.drop = append(s.drop, fmt.Sprintf("DROP FUNCTION IF EXISTS %s_ctrg() CASCADE", prefix))
+		s.notes = append(s.notes, fmt.Sprintf("fk %s.ref -> %s ON DELETE/UPDATE CASCADE; its trigger writes %s", child, parent, other))
+	}
 	// Triggers writing the same table or another.
 	for i := range rng.IntN(3) {
 		on, target := pick(), pick()
