@@ -35,8 +35,9 @@ func (m *decodeMemo) slot(key string) *atomic.Pointer[memoEntry] {
 }
 
 // decode returns the row of image, decoding it only if this key's slot
-// does not hold exactly this image.
-func (m *decodeMemo) decode(key, image string) (*rowcodec.Row, error) {
+// does not hold exactly this image. A freshly decoded row must pass check
+// (that it holds the key asked for), which a remembered one passed.
+func (m *decodeMemo) decode(key, image string, check func(*rowcodec.Row) bool) (*rowcodec.Row, error) {
 	s := m.slot(key)
 	if e := s.Load(); e != nil && e.key == key && e.image == image {
 		return e.row, nil
@@ -44,6 +45,9 @@ func (m *decodeMemo) decode(key, image string) (*rowcodec.Row, error) {
 	row, err := rowcodec.DecodeString(image)
 	if err != nil {
 		return nil, err
+	}
+	if check != nil && !check(&row) {
+		return nil, errWrongKey
 	}
 	if len(image) <= decodeMemoMaxImage {
 		s.Store(&memoEntry{key: key, image: image, row: &row})

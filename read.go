@@ -422,7 +422,8 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	cn := c.c
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
 	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
-	if !dv.serves(time.Now()) || c.sess.catalogs != cn.catalogs.Load() {
+	start := time.Now()
+	if !dv.serves(start) || c.sess.catalogs != cn.catalogs.Load() {
 		// A database-wide write is under way or has just ended (a DDL
 		// among them, perhaps), or this process has not heard from
 		// Redis lately: what it knows of the table may be old, and a
@@ -439,7 +440,6 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		epochKnown = epochKnown && ok
 	}
 	pr.Epoch = epoch
-	start := time.Now()
 	rctx, cancel := cn.redisCtxFrom(ctx, start)
 	var err error
 	o := cn.tel
@@ -492,12 +492,10 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			// view of the fence or the feed, a quarantine.
 			reason = missNotFresh
 		case r.Hit:
-			row, derr := cn.memo.decode(keys[i], r.Image)
-			if derr == nil && !imageHasKey(row, ti, keyParts[i]) {
-				// An image of another row under this key (an entry edited
-				// or copied in Redis): corrupt.
-				derr = errWrongKey
-			}
+			// An image of another row under this key (an entry edited or
+			// copied in Redis) is corrupt.
+			parts := keyParts[i]
+			row, derr := cn.memo.decode(keys[i], r.Image, func(r *rowcodec.Row) bool { return imageHasKey(r, ti, parts) })
 			if derr == nil && imageMatches(row, ti) {
 				found[i] = row
 				hits++
