@@ -28,6 +28,13 @@ type conn struct {
 	manualTx bool      // a BEGIN statement was sent (drivers other than pgx)
 	pending  targets   // writes of the transaction in progress
 	missWhy  string    // the reason of the first miss of the lookup running now
+	// lost is the error with which a statement of wtcache's own (a
+	// catalog or session query) lost the connection: the server ended the
+	// session, the socket broke, a context ended mid-read. The
+	// application's next statement answers it, as the statement would have
+	// met it first on the plain driver, instead of the driver.ErrBadConn
+	// the closed connection gives afterwards.
+	lost error
 }
 
 var (
@@ -156,6 +163,9 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // runExec runs the statement itself: on s when it is prepared, else
 // unprepared with the plan's text.
 func (c *conn) runExec(ctx context.Context, p *plan, s *stmt, args []driver.NamedValue) (driver.Result, error) {
+	if err := c.takeLost(); err != nil {
+		return nil, err
+	}
 	if s != nil {
 		return s.execInner(ctx, args)
 	}
@@ -163,10 +173,46 @@ func (c *conn) runExec(ctx context.Context, p *plan, s *stmt, args []driver.Name
 }
 
 func (c *conn) runQuery(ctx context.Context, p *plan, s *stmt, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.takeLost(); err != nil {
+		return nil, err
+	}
 	if s != nil {
 		return s.queryInner(ctx, args)
 	}
 	return c.queryInner(ctx, p.text, args)
+}
+
+// noteLost keeps err when the statement of wtcache's own that returned it
+// left the inner connection closed.
+func (c *conn) noteLost(err error) {
+	if c.lost != nil {
+		return
+	}
+	// A FATAL or PANIC error ends the session; pgx closes the connection
+	// when the statement's rows are.
+	var pe *pgconn.PgError
+	closed := errors.Is(err, driver.ErrBadConn) || errors.As(err, &pe) && (pe.Severity == "FATAL" || pe.Severity == "PANIC")
+	if sc, ok := c.inner.(*stdlib.Conn); ok && sc.Conn().IsClosed() {
+		closed = true
+	}
+	if closed {
+		c.lost = err
+	}
+}
+
+// takeLost returns, once, the error with which the connection was lost.
+func (c *conn) takeLost() error {
+	err := c.lost
+	c.lost = nil
+	return err
+}
+
+// answerLost replaces the error of a statement that failed after a
+// statement of wtcache's own lost the connection by the error that lost it.
+func (c *conn) answerLost(err *error) {
+	if *err != nil && c.lost != nil {
+		*err = c.takeLost()
+	}
 }
 
 // exec is the common path of Exec on a connection and on a statement (s).
@@ -174,7 +220,11 @@ func (c *conn) exec(ctx context.Context, p *plan, s *stmt, args []driver.NamedVa
 	var o op
 	ctx = c.startOp(ctx, p, "EXEC", &o)
 	defer func() { o.end(err) }()
+	defer c.answerLost(&err)
 	c.fx = c.facts(ctx, p)
+	if c.lost != nil {
+		return nil, c.takeLost()
+	}
 	if !c.guarded(p) && !c.fx.dbWide {
 		o.outcome(ctx, "bypass", reasonNotLookup)
 		if o.traced() {
@@ -296,7 +346,11 @@ func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedV
 	var o op
 	ctx = c.startOp(ctx, p, "QUERY", &o)
 	defer func() { o.end(err) }()
+	defer c.answerLost(&err)
 	c.fx = c.facts(ctx, p)
+	if c.lost != nil {
+		return nil, c.takeLost()
+	}
 	if p.lookup != nil {
 		if c.inTx() {
 			c.bypass(ctx, &o, reasonInTx)

@@ -624,6 +624,9 @@ func imageMatches(r *rowcodec.Row, ti *tableInfo) bool {
 // readRows reads the rows at idx of keyParts from PostgreSQL in one
 // statement. The result is indexed like keyParts; absent rows are nil.
 func (c *conn) readRows(ctx context.Context, ti *tableInfo, keyParts [][]string, idx []int) (map[int]*rowcodec.Row, error) {
+	if err := c.takeLost(); err != nil {
+		return nil, err
+	}
 	qc, ok := c.inner.(driver.QueryerContext)
 	if !ok {
 		return nil, errNoQueryer

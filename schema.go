@@ -187,6 +187,7 @@ func (c *conn) innerQuery(ctx context.Context, query string, args ...any) ([][]d
 	}
 	rows, err := qc.QueryContext(ctx, query, nv)
 	if err != nil {
+		c.noteLost(err)
 		return nil, err
 	}
 	defer rows.Close()
@@ -197,6 +198,7 @@ func (c *conn) innerQuery(ctx context.Context, query string, args ...any) ([][]d
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
+			c.noteLost(err)
 			return nil, err
 		}
 		out = append(out, dest)

@@ -128,4 +128,10 @@ func writeValue(b *strings.Builder, v Value) {
 		}
 		b.WriteByte('\'')
 	}
+	if v.Cast != "" {
+		// Cast holds a type name the parser folded: one or two words,
+		// perhaps with "[]", which read back as they are written.
+		b.WriteString("::")
+		b.WriteString(v.Cast)
+	}
 }
