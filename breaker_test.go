@@ -82,6 +82,8 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	}
 	defer s.Close()
 	waitFor(t, 2*time.Second, "the probe to close the breaker", func() bool { return !c.cacheDown() })
+	// The probe logs after it has closed the breaker.
+	waitFor(t, 2*time.Second, "the probe to log redis_up", func() bool { return strings.Contains(logs.String(), "event=redis_up") })
 	if s, _ := StatsOf(c); s.CacheDown || s.CacheOutages != 1 {
 		t.Fatalf("after Redis answered: %+v", s)
 	}

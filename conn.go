@@ -352,7 +352,9 @@ func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedV
 		return nil, c.takeLost()
 	}
 	if p.lookup != nil {
-		if c.inTx() {
+		if !c.statusKnown() {
+			c.bypass(ctx, &o, reasonDriver)
+		} else if c.inTx() {
 			c.bypass(ctx, &o, reasonInTx)
 		} else if c.fx.opaque {
 			c.bypass(ctx, &o, reasonOpaque)

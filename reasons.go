@@ -20,8 +20,9 @@ const (
 	reasonNotLookup    = "not_a_lookup" // a statement of another shape: not counted in Stats
 	reasonPrivileges   = "no_select_privilege"
 	reasonCacheDown    = "cache_unavailable"
-	reasonOpaque       = "text_not_readable" // standard_conforming_strings off and a backslash in a string
-	reasonNotCurrent   = "cache_not_current" // a database-wide write under way or just ended, or no recent poll of the fence
+	reasonOpaque       = "text_not_readable"    // standard_conforming_strings off and a backslash in a string
+	reasonNotCurrent   = "cache_not_current"    // a database-wide write under way or just ended, or no recent poll of the fence
+	reasonDriver       = "driver_not_supported" // the inner driver does not report the transaction status (not pgx)
 
 	missAbsent      = "not_in_cache"      // no entry: never read, expired, or invalidated by a write
 	missTooLarge    = "entry_too_large"   // the row's image exceeds cache_max_entry: never stored
@@ -32,7 +33,7 @@ const (
 )
 
 var bypassReasons = [...]string{reasonNotCacheable, reasonDirty, reasonShape, reasonArguments, reasonCatalog,
-	reasonNoMetadata, reasonDBError, reasonInTx, reasonPrivileges, reasonCacheDown, reasonOpaque, reasonNotCurrent}
+	reasonNoMetadata, reasonDBError, reasonInTx, reasonPrivileges, reasonCacheDown, reasonOpaque, reasonNotCurrent, reasonDriver}
 
 var missReasons = [...]string{missAbsent, missTooLarge, missStaleSchema, missCorrupt, missNotFresh, missCacheError}
 

@@ -20,8 +20,31 @@ type mockConnector struct {
 	drv driver.Driver
 }
 
-func (m mockConnector) Connect(context.Context) (driver.Conn, error) { return m.drv.Open(m.dsn) }
-func (m mockConnector) Driver() driver.Driver                        { return m.drv }
+func (m mockConnector) Connect(context.Context) (driver.Conn, error) {
+	c, err := m.drv.Open(m.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return mockIdleConn{c.(sqlmockConn)}, nil
+}
+func (m mockConnector) Driver() driver.Driver { return m.drv }
+
+// sqlmockConn is what sqlmock's connections implement.
+type sqlmockConn interface {
+	driver.Conn
+	driver.QueryerContext
+	driver.ExecerContext
+	driver.ConnPrepareContext
+	driver.ConnBeginTx
+	driver.Pinger
+}
+
+// mockIdleConn reports the transaction status a server would: these tests
+// open no transaction, so every statement leaves the session idle ('I').
+// Without it wtcache serves nothing through a driver (statusKnown).
+type mockIdleConn struct{ sqlmockConn }
+
+func (mockIdleConn) wtcacheTxStatus() byte { return 'I' }
 
 // TestDatabaseAskedOnceForTwoReads is the unit proof of the read path: the
 // first lookup of a key asks the database exactly what the code needs (the

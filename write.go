@@ -160,11 +160,29 @@ func (c *conn) inTx() bool {
 // ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in a failed
 // transaction; 0 when the inner driver does not tell (not pgx).
 func (c *conn) txStatus() byte {
-	if sc, ok := c.inner.(*stdlib.Conn); ok {
-		return sc.Conn().PgConn().TxStatus()
+	switch ic := c.inner.(type) {
+	case *stdlib.Conn:
+		return ic.Conn().PgConn().TxStatus()
+	case txStatusReporter:
+		return ic.wtcacheTxStatus()
 	}
 	return 0
 }
+
+// txStatusReporter is implemented by the unit tests' scripted inner
+// drivers, which know what their server would report. No other driver
+// than pgx can: wtcache serves reads and mirrors writes only through a
+// connection whose transaction status it reads from the server
+// (statusKnown).
+type txStatusReporter interface{ wtcacheTxStatus() byte }
+
+// statusKnown reports whether the inner connection says, from the server,
+// whether a transaction is open. Without it (lib/pq, any driver but pgx)
+// wtcache cannot tell a committed write from one a ROLLBACK will undo, nor
+// which Go types its rows scan into: it serves nothing and mirrors nothing
+// through that connection, and its writes to cached tables still place
+// intents and invalidate.
+func (c *conn) statusKnown() bool { return c.txStatus() != 0 }
 
 // resolveTargets lists the cached tables (and rows) a statement may change.
 func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedValue) (targets, error) {
@@ -592,7 +610,12 @@ func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValu
 	// then commits on its own: such a string is guarded now, never left
 	// pending.
 	endsInside := p.txControl && len(p.class.Statements) > 1
-	if c.inTx() && !p.commits && !endsInside {
+	// A transaction known only from the text (a BEGIN sent through a
+	// driver that does not report the status) may have ended where the
+	// text does not show it: its writes are guarded now and invalidated
+	// after the statement, and again at its COMMIT.
+	textOnly := c.tx == nil && c.manualTx && status == 0
+	if c.inTx() && !p.commits && !endsInside && !textOnly {
 		if c.pending == nil {
 			c.pending = targets{}
 		}
@@ -657,7 +680,7 @@ func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValu
 // single UPDATE by key on a cacheable table, without a RETURNING of its
 // own. Everything else invalidates instead of mirroring.
 func (c *conn) mirrorFor(p *plan, ts targets, args []driver.NamedValue) *mirror {
-	if len(p.class.Statements) != 1 || p.text == "" {
+	if len(p.class.Statements) != 1 || p.text == "" || !c.statusKnown() {
 		return nil
 	}
 	w := p.class.Statements[0].Write
@@ -845,9 +868,18 @@ func (c *conn) afterStatement(p *plan) {
 		}
 		c.sess.reset()
 		if c.txStatus() == 0 {
+			// The transaction is as the last transaction control of the
+			// string left it: open after BEGIN, closed after COMMIT or
+			// ROLLBACK, open (the safe guess) after a chained or
+			// prepared one.
 			for _, s := range p.class.Statements {
-				if s.Kind == recognize.KindTx && s.Tx == recognize.TxBegin {
-					c.manualTx = true
+				if s.Kind == recognize.KindTx {
+					switch s.Tx {
+					case recognize.TxBegin, recognize.TxOther:
+						c.manualTx = true
+					case recognize.TxCommit, recognize.TxRollback:
+						c.manualTx = false
+					}
 				}
 			}
 		}
