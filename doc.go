@@ -8,11 +8,13 @@
 // used pgx changes one line:
 //
 //	db, err := sql.Open("wtcache",
-//		"postgres://app@localhost:5432/bank?sslmode=disable&cache_redis=redis://localhost:6379/0")
+//		"postgres://app@localhost:5432/bank?sslmode=disable&cache_redis=redis%3A%2F%2Flocalhost%3A6379%2F0")
 //
 // The DSN is the inner driver's DSN (URL or keyword/value form) plus
 // wtcache's own parameters, every one prefixed "cache_". They are removed
-// before the DSN reaches the inner driver. A missing cache_redis, an unknown
+// before the DSN reaches the inner driver. In the URL form the Redis URL is
+// percent-encoded, as above; in the keyword/value form it is quoted:
+// host=localhost user=app cache_redis='redis://:secret@localhost:6379/0'. A missing cache_redis, an unknown
 // cache_ parameter or a malformed value makes sql.Open return an error that
 // names the parameter and never holds a password.
 //
