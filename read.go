@@ -41,8 +41,8 @@ type boundLookup struct {
 }
 
 // bind checks l against ti. It returns nil when the lookup cannot be
-// served exactly from a cached row.
-func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
+// served exactly from a cached row, with the reason.
+func bind(l *recognize.Lookup, ti *tableInfo) (*boundLookup, string) {
 	b := &boundLookup{ti: ti, multi: -1, eq: make([]int, len(ti.pk))}
 	for i := range b.eq {
 		b.eq[i] = -2
@@ -54,24 +54,24 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 	for i, p := range l.Preds {
 		col, ok := ti.colIdx[p.Column]
 		if !ok {
-			return nil
+			return nil, reasonShape
 		}
 		pos := pkPos(col)
 		switch p.Kind {
 		case recognize.PredIsNull:
 			if pos >= 0 {
-				return nil
+				return nil, reasonShape
 			}
 			b.nullCols = append(b.nullCols, col)
 		case recognize.PredEq:
 			if pos < 0 || b.eq[pos] != -2 {
-				return nil
+				return nil, reasonShape
 			}
 			b.eq[pos] = i
 			note(p.Value)
 		case recognize.PredIn, recognize.PredAny:
 			if pos < 0 || b.eq[pos] != -2 || b.multi >= 0 {
-				return nil
+				return nil, reasonShape
 			}
 			b.eq[pos], b.multi = -1, pos
 			note(p.Value)
@@ -79,12 +79,12 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 				note(v)
 			}
 		default:
-			return nil
+			return nil, reasonShape
 		}
 	}
 	for _, e := range b.eq {
 		if e == -2 {
-			return nil // a key column without a predicate
+			return nil, reasonShape // a key column without a predicate
 		}
 	}
 	if l.Star {
@@ -97,7 +97,12 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 		for _, oc := range l.Columns {
 			col, ok := ti.colIdx[oc.Column]
 			if !ok {
-				return nil
+				return nil, reasonShape
+			}
+			if oc.Cast != "" && !sameType(ti.cols[col].typeOID, oc.Cast) {
+				// balance::text: the value as PostgreSQL renders it in
+				// another type, which the image does not hold.
+				return nil, reasonSelectCast
 			}
 			b.proj = append(b.proj, col)
 			b.names = append(b.names, oc.As)
@@ -112,7 +117,7 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 	for _, o := range l.OrderBy {
 		col, ok := ti.colIdx[o.Column]
 		if !ok {
-			return nil
+			return nil, reasonShape
 		}
 		pos := pkPos(col)
 		switch {
@@ -120,14 +125,14 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 			// constant within the result: no effect
 		case pos >= 0 && pos == b.multi && b.order == 0:
 			if ti.cols[col].keyKind == keyText {
-				return nil // collation order: leave it to PostgreSQL
+				return nil, reasonShape // collation order: leave it to PostgreSQL
 			}
 			b.order = 1
 			if o.Desc {
 				b.order = -1
 			}
 		default:
-			return nil
+			return nil, reasonShape
 		}
 	}
 	for _, v := range []*recognize.Value{l.Limit, l.Offset} {
@@ -135,30 +140,31 @@ func bind(l *recognize.Lookup, ti *tableInfo) *boundLookup {
 			note(*v)
 		}
 	}
-	return b
+	return b, ""
 }
 
 // bindFor returns the plan's binding to ti, computing it once per table
 // version.
-func (p *plan) bindFor(ti *tableInfo) *boundLookup {
+func (p *plan) bindFor(ti *tableInfo) (*boundLookup, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e, ok := p.bound[ti.oid]; ok && e.ti == ti {
-		return e.b
+		return e.b, e.why
 	}
 	if p.bound == nil {
 		p.bound = make(map[uint32]bindEntry)
 	}
-	b := bind(p.lookup, ti)
-	p.bound[ti.oid] = bindEntry{ti: ti, b: b}
-	return b
+	b, why := bind(p.lookup, ti)
+	p.bound[ti.oid] = bindEntry{ti: ti, b: b, why: why}
+	return b, why
 }
 
 // bindEntry is a plan's binding (nil: cannot be served) to one version of
 // a table's schema knowledge.
 type bindEntry struct {
-	ti *tableInfo
-	b  *boundLookup
+	ti  *tableInfo
+	b   *boundLookup
+	why string // the bypass reason when b is nil
 }
 
 // valueOf resolves a recognised value to a Go value.
@@ -205,6 +211,38 @@ func castKeeps(col *columnInfo, cast, s string) bool {
 		return cast == "uuid"
 	case keyText:
 		return cast == "text" || cast == "varchar" || cast == "character varying"
+	}
+	return false
+}
+
+// sameType reports whether cast names the type typeOID itself, for the
+// built-in types without a type modifier: the cast then changes neither
+// the value nor the column's type (id::bigint on a bigint column). Any
+// other cast in the select list is not served.
+func sameType(typeOID uint32, cast string) bool {
+	switch typeOID {
+	case 16:
+		return cast == "bool" || cast == "boolean"
+	case 17:
+		return cast == "bytea"
+	case 20:
+		return cast == "int8" || cast == "bigint"
+	case 21:
+		return cast == "int2" || cast == "smallint"
+	case 23:
+		return cast == "int4" || cast == "int" || cast == "integer"
+	case 25:
+		return cast == "text"
+	case 700:
+		return cast == "float4" || cast == "real"
+	case 701:
+		return cast == "float8" || cast == "double precision"
+	case 1082:
+		return cast == "date"
+	case 2950:
+		return cast == "uuid"
+	case 3802:
+		return cast == "jsonb"
 	}
 	return false
 }
@@ -361,9 +399,9 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	case !c.sess.canSelect[ti.oid]:
 		return nil, reasonPrivileges, nil
 	}
-	b := p.bindFor(ti)
+	b, why := p.bindFor(ti)
 	if b == nil {
-		return nil, reasonShape, nil
+		return nil, why, nil
 	}
 	keyParts, ok := b.keys(p.lookup, args)
 	if !ok {

@@ -178,6 +178,10 @@ type spyConn struct {
 	s *spyConnector
 }
 
+// wtcacheTxStatus reports pgx's transaction status, as wtcache reads it
+// from a *stdlib.Conn.
+func (c *spyConn) wtcacheTxStatus() byte { return c.Conn.Conn().PgConn().TxStatus() }
+
 func (c *spyConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if f := c.s.onQuery; f != nil {
 		f(ctx, query, args)

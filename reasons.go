@@ -12,6 +12,7 @@ const (
 	reasonNotCacheable = "table_not_cacheable" // the span's wtcache.bypass.detail says why
 	reasonDirty        = "table_dirty"
 	reasonShape        = "not_a_key_lookup"
+	reasonSelectCast   = "select_list_cast" // a cast in the select list to another type (balance::text)
 	reasonArguments    = "arguments"
 	reasonCatalog      = "catalog_error"
 	reasonNoMetadata   = "no_column_metadata"
@@ -33,7 +34,7 @@ const (
 )
 
 var bypassReasons = [...]string{reasonNotCacheable, reasonDirty, reasonShape, reasonArguments, reasonCatalog,
-	reasonNoMetadata, reasonDBError, reasonInTx, reasonPrivileges, reasonCacheDown, reasonOpaque, reasonNotCurrent, reasonDriver}
+	reasonNoMetadata, reasonDBError, reasonInTx, reasonPrivileges, reasonCacheDown, reasonOpaque, reasonNotCurrent, reasonDriver, reasonSelectCast}
 
 var missReasons = [...]string{missAbsent, missTooLarge, missStaleSchema, missCorrupt, missNotFresh, missCacheError}
 

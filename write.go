@@ -441,7 +441,7 @@ func (c *conn) writeKeys(ti *tableInfo, s *recognize.Statement, args []driver.Na
 		}
 	}
 	l := &recognize.Lookup{Table: w.Table, Star: true, Preds: w.Preds}
-	b := bind(l, ti)
+	b, _ := bind(l, ti)
 	if b == nil {
 		return nil, false
 	}

@@ -317,6 +317,13 @@ func (p *parser) selectList(l *Lookup, sc *scope, from int) bool {
 			return false
 		}
 		col := OutCol{Column: parts[n-1], As: parts[n-1]}
+		if p.is(tkCast) {
+			var v Value
+			if !p.castSuffix(&v, false) || v.Cast == "" {
+				return false
+			}
+			col.Cast = v.Cast
+		}
 		if p.acceptKw("as") {
 			if col.As, ok = p.label(); !ok {
 				return false
@@ -352,7 +359,9 @@ func (p *parser) orderBy(l *Lookup, sc *scope, order []OrderCol) bool {
 			found := ""
 			for _, c := range l.Columns {
 				if c.As == col {
-					if found != "" && found != c.Column {
+					if c.Cast != "" || found != "" && found != c.Column {
+						// An output column cast (ORDER BY its cast value)
+						// or two of the name reading different columns.
 						return false
 					}
 					found = c.Column

@@ -66,6 +66,12 @@ func TestLookupAccepted(t *testing.T) {
 			Lookup{Table: tbl("t"), Star: true, Preds: []Pred{eq("id", Value{Literal: "5", Cast: "int8"}), eq("u", Value{Literal: "x", String: true, Cast: "character varying"})}},
 		},
 		{
+			"cast in list",
+			`SELECT id::text, v::double precision AS w, n FROM t WHERE id = 1`,
+			Lookup{Table: tbl("t"), Columns: []OutCol{{Column: "id", As: "id", Cast: "text"}, {Column: "v", As: "w", Cast: "double precision"}, {Column: "n", As: "n"}},
+				Preds: []Pred{eq("id", num("1"))}},
+		},
+		{
 			"any with cast",
 			`SELECT * FROM t WHERE id = ANY($1::int[])`,
 			Lookup{Table: tbl("t"), Star: true, Preds: []Pred{{Column: "id", Kind: PredAny, Value: Value{Param: 1, Cast: "int[]"}}}},
@@ -198,18 +204,18 @@ func TestLookupAccepted(t *testing.T) {
 		{
 			"output names with AS and bare",
 			`SELECT id AS key, name "Label", bio b, x AS "from" FROM t WHERE id = $1`,
-			Lookup{Table: tbl("t"), Columns: []OutCol{{"id", "key"}, {"name", "Label"}, {"bio", "b"}, {"x", "from"}},
+			Lookup{Table: tbl("t"), Columns: []OutCol{{Column: "id", As: "key"}, {Column: "name", As: "Label"}, {Column: "bio", As: "b"}, {Column: "x", As: "from"}},
 				Preds: []Pred{eq("id", par(1))}},
 		},
 		{
 			"AS reserved word as output name",
 			`SELECT id AS select FROM t WHERE id = $1`,
-			Lookup{Table: tbl("t"), Columns: []OutCol{{"id", "select"}}, Preds: []Pred{eq("id", par(1))}},
+			Lookup{Table: tbl("t"), Columns: []OutCol{{Column: "id", As: "select"}}, Preds: []Pred{eq("id", par(1))}},
 		},
 		{
 			"any keyword after a dot",
 			`SELECT t.select, t.end AS e FROM public.user AS t WHERE t.from = $1 ORDER BY t.order`,
-			Lookup{Table: stbl("public", "user"), Alias: "t", Columns: []OutCol{{"select", "select"}, {"end", "e"}},
+			Lookup{Table: stbl("public", "user"), Alias: "t", Columns: []OutCol{{Column: "select", As: "select"}, {Column: "end", As: "e"}},
 				Preds: []Pred{eq("from", par(1))}, OrderBy: []OrderCol{asc("order")}},
 		},
 		{
@@ -235,7 +241,7 @@ func TestLookupAccepted(t *testing.T) {
 		{
 			"order by output name resolves to its column",
 			`SELECT a AS b, b AS a FROM t WHERE a = $1 ORDER BY a, t.a`,
-			Lookup{Table: tbl("t"), Columns: []OutCol{{"a", "b"}, {"b", "a"}}, Preds: []Pred{eq("a", par(1))},
+			Lookup{Table: tbl("t"), Columns: []OutCol{{Column: "a", As: "b"}, {Column: "b", As: "a"}}, Preds: []Pred{eq("a", par(1))},
 				OrderBy: []OrderCol{asc("b"), asc("a")}},
 		},
 		{
@@ -415,7 +421,10 @@ var rejected = []struct{ name, sql string }{
 	{"function in list", `SELECT count(*) FROM t WHERE id = 1`},
 	{"literal in list", `SELECT 1 FROM t WHERE id = 1`},
 	{"string in list", `SELECT 'x' FROM t WHERE id = 1`},
-	{"cast in list", `SELECT id::text FROM t WHERE id = 1`},
+	{"array cast in list", `SELECT id::text[] FROM t WHERE id = 1`},
+	{"cast with a modifier in list", `SELECT id::varchar(3) FROM t WHERE id = 1`},
+	{"double cast in list", `SELECT id::text::int FROM t WHERE id = 1`},
+	{"order by a cast output column", `SELECT id, v::text FROM t WHERE id IN (1, 2) ORDER BY v`},
 	{"subselect in list", `SELECT (SELECT 1) FROM t WHERE id = 1`},
 	{"star and column", `SELECT *, id FROM t WHERE id = 1`},
 	{"column and star", `SELECT id, * FROM t WHERE id = 1`},

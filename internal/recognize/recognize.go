@@ -224,8 +224,11 @@ type OutCol struct {
 	// Column is the folded table column.
 	Column string
 	// As is the folded output name: the alias, or the column name when there
-	// is none.
+	// is none (a cast keeps the column's name).
 	As string
+	// Cast is the type the column is cast to with "::" in the select list
+	// (balance::text), as Value.Cast; empty without one.
+	Cast string
 }
 
 // OrderCol is one ORDER BY column of a Lookup.

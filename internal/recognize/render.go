@@ -28,6 +28,10 @@ func (l *Lookup) String() string {
 			b.WriteString(", ")
 		}
 		col(c.Column)
+		if c.Cast != "" {
+			b.WriteString("::")
+			b.WriteString(c.Cast)
+		}
 		b.WriteString(" AS ")
 		quoteIdent(&b, c.As)
 	}

@@ -20,7 +20,7 @@ func TestLookupString(t *testing.T) {
 		},
 		{
 			"columns, alias, awkward names and strings",
-			Lookup{Table: tbl(`we"ird`), Alias: "A b", Columns: []OutCol{{"id", "Key"}, {`c"`, `c"`}},
+			Lookup{Table: tbl(`we"ird`), Alias: "A b", Columns: []OutCol{{Column: "id", As: "Key"}, {Column: `c"`, As: `c"`}},
 				Preds: []Pred{eq("name", str(`it's a \ path`)), eq("n", str("O'Brien"))}},
 			`SELECT "A b"."id" AS "Key", "A b"."c""" AS "c""" FROM "we""ird" AS "A b" WHERE "A b"."name" = E'it''s a \\ path' AND "A b"."n" = 'O''Brien'`,
 		},
