@@ -201,7 +201,7 @@ func TestFeedCheckMessages(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer mdb.Close()
-			mock.ExpectQuery(`SELECT current_setting\('wal_level'\)`).WithArgs("wtcache").
+			mock.ExpectQuery(`SELECT pg_catalog\.current_setting\('wal_level'\)`).WithArgs("wtcache").
 				WillReturnRows(sqlmock.NewRows([]string{"a", "b", "c", "d", "e", "f"}).AddRow(toValues(tc.row)...))
 			dc, err := mdb.Driver().Open(dsn)
 			if err != nil {

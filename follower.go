@@ -248,22 +248,22 @@ func (cn *connector) follow(keys feedKeys, database string, pgcfg *pgx.ConnConfi
 // privileges and row-level security of relations: what the event trigger
 // cannot see (role changes are not per-database DDL; REASSIGN OWNED fires
 // no event trigger).
-const roleFingerprint = `(SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
-	SELECT roleid::text || ':' || member::text || ':' || admin_option::text AS x FROM pg_auth_members
+const roleFingerprint = `(SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(x, ',' ORDER BY x), '')) FROM (
+	SELECT roleid::pg_catalog.text || ':' || member::pg_catalog.text || ':' || admin_option::pg_catalog.text AS x FROM pg_catalog.pg_auth_members
 	UNION ALL
-	SELECT oid::text || ':' || rolsuper::text || rolinherit::text || rolbypassrls::text FROM pg_roles
+	SELECT oid::pg_catalog.text || ':' || rolsuper::pg_catalog.text || rolinherit::pg_catalog.text || rolbypassrls::pg_catalog.text FROM pg_catalog.pg_roles
 	UNION ALL
-	SELECT oid::text || ':' || relowner::text || ':' || coalesce(relacl::text, '') || relrowsecurity::text || relforcerowsecurity::text
-	FROM pg_class WHERE relkind IN ('r', 'p', 'v', 'm', 'f')
+	SELECT oid::pg_catalog.text || ':' || relowner::pg_catalog.text || ':' || coalesce(relacl::pg_catalog.text, '') || relrowsecurity::pg_catalog.text || relforcerowsecurity::pg_catalog.text
+	FROM pg_catalog.pg_class WHERE relkind IN ('r', 'p', 'v', 'm', 'f')
 	UNION ALL
-	SELECT oid::text || ':' || polrelid::text FROM pg_policy) r)`
+	SELECT oid::pg_catalog.text || ':' || polrelid::pg_catalog.text FROM pg_catalog.pg_policy) r)`
 
 // feedSetupOK is true while the publication publishes every kind of change
 // of every table under its own name and the event trigger fires always:
 // checked with every heartbeat, as at the first connection.
-const feedSetupOK = `(SELECT coalesce(bool_and(puballtables AND pubinsert AND pubupdate AND pubdelete AND pubtruncate AND NOT pubviaroot), false)
-	FROM pg_publication WHERE pubname = $2)
-	AND EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'wtcache_ddl' AND evtenabled = 'A')`
+const feedSetupOK = `(SELECT coalesce(pg_catalog.bool_and(puballtables AND pubinsert AND pubupdate AND pubdelete AND pubtruncate AND NOT pubviaroot), false)
+	FROM pg_catalog.pg_publication WHERE pubname = $2)
+	AND EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'wtcache_ddl' AND evtenabled = 'A')`
 
 // sendHeartbeat writes a heartbeat into the log (a non-transactional
 // logical message, decoded at once) and reads the role fingerprint in the
@@ -284,7 +284,7 @@ func (f *follower) sendHeartbeat(ctx context.Context) error {
 	f.pending[tok] = heartbeat{sent: sent, until: now.Add(f.cn.cfg.feedMaxLag).UnixMilli()}
 	f.mu.Unlock()
 	f.catMu.Lock()
-	rows, err := f.cat.innerQuery(ctx, `SELECT pg_logical_emit_message(false, 'wtcache.tick', $1::text)::text, `+roleFingerprint+`, `+feedSetupOK, tok, f.cn.cfg.feedPublication)
+	rows, err := f.cat.innerQuery(ctx, `SELECT pg_catalog.pg_logical_emit_message(false, 'wtcache.tick', $1::pg_catalog.text)::pg_catalog.text, `+roleFingerprint+`, `+feedSetupOK, tok, f.cn.cfg.feedPublication)
 	f.catMu.Unlock()
 	if err != nil {
 		return err
@@ -647,7 +647,7 @@ func (f *follower) awaitVisible(ctx context.Context, xid string) error {
 	}
 	for {
 		f.catMu.Lock()
-		rows, err := f.cat.innerQuery(ctx, `SELECT pg_current_snapshot()::text`)
+		rows, err := f.cat.innerQuery(ctx, `SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text`)
 		f.catMu.Unlock()
 		if err != nil {
 			return err

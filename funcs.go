@@ -165,17 +165,17 @@ func (c *conn) stringsNotStandard() bool {
 // function in C (an extension's) is taken at its word.
 const funcsQuery = `
 WITH f AS (
-  SELECT p.proname::text AS name, p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind FROM pg_proc p
-  WHERE p.proname = ANY($1::text[])
+  SELECT p.proname::pg_catalog.text AS name, p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind FROM pg_catalog.pg_proc p
+  WHERE p.proname = ANY($1::pg_catalog.text[])
   UNION ALL
   SELECT '` + opPrefix + `' || o.oprname, p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind
-  FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
-  WHERE '` + opPrefix + `' || o.oprname = ANY($1::text[]))
+  FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+  WHERE '` + opPrefix + `' || o.oprname = ANY($1::pg_catalog.text[]))
 SELECT f.name,
-       bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')),
-       bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')
+       pg_catalog.bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')),
+       pg_catalog.bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')
                AND (f.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR f.prokind IN ('a', 'w')))
-FROM f JOIN pg_namespace n ON n.oid = f.pronamespace JOIN pg_language l ON l.oid = f.prolang
+FROM f JOIN pg_catalog.pg_namespace n ON n.oid = f.pronamespace JOIN pg_catalog.pg_language l ON l.oid = f.prolang
 GROUP BY f.name`
 
 // opPrefix marks an operator among the names funcClasses classifies.

@@ -17,6 +17,9 @@ type plan struct {
 	operation string // db.operation.name, when known (SELECT, UPDATE, ...)
 	class     recognize.Classification
 	lookup    *recognize.Lookup // the single statement's lookup, if any
+	// casts: the lookup casts a value or an output column (served only
+	// where the session's type names are pg_catalog's).
+	casts bool
 
 	// passive: every statement is a read, a SHOW, or a transaction or
 	// session statement; nothing to invalidate.
@@ -80,6 +83,7 @@ func newPlan(query string) *plan {
 	}
 	if len(p.class.Statements) == 1 && p.class.Statements[0].Kind == recognize.KindRead {
 		p.lookup = p.class.Statements[0].Lookup
+		p.casts = p.lookup != nil && lookupCasts(p.lookup)
 	}
 	if len(p.class.Statements) == 1 {
 		s := &p.class.Statements[0]
@@ -208,6 +212,26 @@ func containsFold(s, w string) bool {
 	for i := 0; i+len(w) <= len(s); i++ {
 		if strings.EqualFold(s[i:i+len(w)], w) {
 			return true
+		}
+	}
+	return false
+}
+
+// lookupCasts reports whether l casts a value or an output column.
+func lookupCasts(l *recognize.Lookup) bool {
+	for _, c := range l.Columns {
+		if c.Cast != "" {
+			return true
+		}
+	}
+	for _, p := range l.Preds {
+		if p.Value.Cast != "" {
+			return true
+		}
+		for _, v := range p.List {
+			if v.Cast != "" {
+				return true
+			}
 		}
 	}
 	return false

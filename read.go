@@ -398,6 +398,9 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 		return nil, reasonDirty, nil
 	case !c.sess.canSelect[ti.oid]:
 		return nil, reasonPrivileges, nil
+	case p.casts && !c.sess.builtinTypes:
+		// A type name of the cast may mean another type here.
+		return nil, reasonShape, nil
 	}
 	b, why := p.bindFor(ti)
 	if b == nil {

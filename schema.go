@@ -157,8 +157,11 @@ type session struct {
 	// text and that it does not report (extra_float_digits, bytea_output),
 	// as the session had them when it was loaded; a statement that may
 	// change them reloads the session.
-	render   string
-	resolved map[recognize.Table]uint32
+	render string
+	// builtinTypes: the unqualified type names a served cast may use
+	// resolve to pg_catalog's types in this session (sessionQuery).
+	builtinTypes bool
+	resolved     map[recognize.Table]uint32
 	// canSelect: whether the session's role holds SELECT on the whole
 	// table, by OID; only then are its lookups served from Redis and its
 	// writes mirrored.
@@ -218,20 +221,33 @@ func (c *conn) ensureSession(ctx context.Context) error {
 		time.Since(c.sess.loaded) < c.c.cfg.schemaRefresh {
 		return nil
 	}
-	rows, err := c.innerQuery(ctx, "SELECT current_database()::text, current_setting('extra_float_digits') || '/' || current_setting('bytea_output')")
+	rows, err := c.innerQuery(ctx, sessionQuery)
 	if err != nil {
 		return err
 	}
 	if len(rows) != 1 {
 		return fmt.Errorf("wtcache: session query returned %d rows", len(rows))
 	}
+	builtin, _ := rows[0][2].(bool)
 	c.sess = session{ready: true, inTx: inTx, catalogs: catalogs, loaded: time.Now(), database: asString(rows[0][0]), render: asString(rows[0][1]),
-		resolved: make(map[recognize.Table]uint32), tags: make(map[*tableInfo]tagKeys), canSelect: make(map[uint32]bool)}
+		builtinTypes: builtin,
+		resolved:     make(map[recognize.Table]uint32), tags: make(map[*tableInfo]tagKeys), canSelect: make(map[uint32]bool)}
 	if c.c.cfg.redis != nil {
 		c.c.startDBFence(c.sess.database)
 	}
 	return nil
 }
+
+// sessionQuery reads what a session's lookups depend on besides names: the
+// database, the rendering settings the server does not report, and whether
+// the type names a served cast may spell unqualified (castKeeps, sameType)
+// name pg_catalog's types here: a search_path or a temporary schema may put
+// a type of another meaning (a domain called text) before them.
+const sessionQuery = `SELECT pg_catalog.current_database()::pg_catalog.text,
+  pg_catalog.concat(pg_catalog.current_setting('extra_float_digits'), '/', pg_catalog.current_setting('bytea_output')),
+  (SELECT coalesce(pg_catalog.bool_and(pg_catalog.to_regtype(n)::pg_catalog.oid OPERATOR(pg_catalog.=)
+     pg_catalog.to_regtype(pg_catalog.concat('pg_catalog.', n))::pg_catalog.oid), false)
+   FROM pg_catalog.unnest('{text,varchar,int8,int4,int2,uuid,bool,float4,float8,date,jsonb,bytea}'::pg_catalog.text[]) n)`
 
 // table resolves a table name in this session and returns what the
 // connector knows of it, loading it when needed. It returns nil (and no
@@ -248,8 +264,8 @@ func (c *conn) table(ctx context.Context, t recognize.Table) (*tableInfo, error)
 			clear(c.sess.resolved)
 			clear(c.sess.canSelect)
 		}
-		rows, err := c.innerQuery(ctx, `SELECT coalesce(to_regclass($1)::oid, 0)::int8,
-			coalesce(has_table_privilege(to_regclass($1), 'SELECT'), false)`, quoteTable(t))
+		rows, err := c.innerQuery(ctx, `SELECT coalesce(pg_catalog.to_regclass($1)::pg_catalog.oid, 0)::pg_catalog.int8,
+			coalesce(pg_catalog.has_table_privilege(pg_catalog.to_regclass($1), 'SELECT'), false)`, quoteTable(t))
 		if err != nil {
 			return nil, err
 		}
@@ -272,30 +288,30 @@ func (c *conn) table(ctx context.Context, t recognize.Table) (*tableInfo, error)
 }
 
 const tableQuery = `
-SELECT n.nspname::text, c.relname::text, c.relkind::text, c.relpersistence::text,
+SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text, c.relpersistence::pg_catalog.text,
        c.relrowsecurity, c.relhassubclass,
-       coalesce((SELECT array_to_string(i.indkey, ' ') FROM pg_index i
+       coalesce((SELECT array_to_string(i.indkey, ' ') FROM pg_catalog.pg_index i
                  WHERE i.indrelid = c.oid AND i.indisprimary), ''),
-       EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
-       OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')
-       OR EXISTS (SELECT 1 FROM pg_depend d JOIN ` + mayWriteProcs + ` w ON w.oid = d.refobjid
-                  WHERE d.refclassid = 'pg_proc'::regclass AND (
-                    d.classid = 'pg_attrdef'::regclass AND d.objid IN (SELECT oid FROM pg_attrdef WHERE adrelid = c.oid)
-                    OR d.classid = 'pg_constraint'::regclass AND d.objid IN (
-                      SELECT oid FROM pg_constraint WHERE conrelid = c.oid OR contypid IN (
-                        SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
-                        UNION SELECT t.typbasetype FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+       EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN ` + mayWriteProcs + ` w ON w.oid = d.refobjid
+                  WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND (
+                    d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_attrdef WHERE adrelid = c.oid)
+                    OR d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid IN (
+                      SELECT oid FROM pg_catalog.pg_constraint WHERE conrelid = c.oid OR contypid IN (
+                        SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                        UNION SELECT t.typbasetype FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                         WHERE a.attrelid = c.oid AND a.attnum > 0))
-                    OR d.classid = 'pg_class'::regclass AND d.objid IN (SELECT indexrelid FROM pg_index WHERE indrelid = c.oid)
-                    OR d.classid = 'pg_policy'::regclass AND d.objid IN (SELECT oid FROM pg_policy WHERE polrelid = c.oid)))
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    OR d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN (SELECT indexrelid FROM pg_catalog.pg_index WHERE indrelid = c.oid)
+                    OR d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_policy WHERE polrelid = c.oid)))
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
 
 // mayWriteProcs are the user functions that may write (see funcsQuery):
 // a table whose defaults, constraints (its own and its columns' domains'),
 // index expressions or policies call one runs user code on a write.
-const mayWriteProcs = `(SELECT p.oid FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
-  JOIN pg_language l ON l.oid = p.prolang
+const mayWriteProcs = `(SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+  JOIN pg_catalog.pg_language l ON l.oid = p.prolang
   WHERE pn.nspname NOT IN ('pg_catalog', 'information_schema')
     AND (p.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR p.prokind IN ('a', 'w')))`
 
@@ -307,21 +323,21 @@ const mayWriteProcs = `(SELECT p.oid FROM pg_proc p JOIN pg_namespace pn ON pn.o
 // one.
 const readHazardsQuery = `
 WITH RECURSIVE hz(rel) AS (
-  SELECT r.ev_class FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-  WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid IN ` + mayWriteProcs + `
+  SELECT r.ev_class FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+  WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid IN ` + mayWriteProcs + `
   UNION
-  SELECT pol.polrelid FROM pg_policy pol JOIN pg_depend d ON d.classid = 'pg_policy'::regclass AND d.objid = pol.oid
-  WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid IN ` + mayWriteProcs + `
+  SELECT pol.polrelid FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = pol.oid
+  WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid IN ` + mayWriteProcs + `
   UNION
-  SELECT r.ev_class FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-  JOIN hz ON d.refclassid = 'pg_class'::regclass AND d.refobjid = hz.rel)
-SELECT c.relname::text FROM hz JOIN pg_class c ON c.oid = hz.rel
+  SELECT r.ev_class FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+  JOIN hz ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = hz.rel)
+SELECT c.relname::pg_catalog.text FROM hz JOIN pg_catalog.pg_class c ON c.oid = hz.rel
 UNION
-SELECT t.typname::text FROM pg_type t JOIN pg_constraint con ON con.contypid = t.oid
-  JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
-WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid IN ` + mayWriteProcs + `
+SELECT t.typname::pg_catalog.text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_constraint con ON con.contypid = t.oid
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = con.oid
+WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid IN ` + mayWriteProcs + `
 UNION
-SELECT t.typname::text FROM pg_cast ca JOIN pg_type t ON t.oid IN (ca.castsource, ca.casttarget)
+SELECT t.typname::pg_catalog.text FROM pg_catalog.pg_cast ca JOIN pg_catalog.pg_type t ON t.oid IN (ca.castsource, ca.casttarget)
 WHERE ca.castfunc IN ` + mayWriteProcs + ``
 
 // columnsQuery reads the columns; render says how a value reaches the
@@ -330,7 +346,7 @@ WHERE ca.castfunc IN ` + mayWriteProcs + ``
 // intervals, composites, types of an extension), 'u' rendered under a
 // setting the server does not report (money: lc_monetary), ” neither.
 const columnsQuery = `
-SELECT a.attnum::int8, a.attname::text, a.atttypid::int8, b.oid::int8,
+SELECT a.attnum::pg_catalog.int8, a.attname::pg_catalog.text, a.atttypid::pg_catalog.int8, b.oid::pg_catalog.int8,
        coalesce(coll.collisdeterministic, true),
        CASE
          WHEN b.oid = 790 OR e.oid = 790 OR r.rngsubtype = 790 THEN 'u'
@@ -341,28 +357,28 @@ SELECT a.attnum::int8, a.attname::text, a.atttypid::int8, b.oid::int8,
            OR b.oid >= 16384 OR e.oid >= 16384 THEN 's'
          ELSE ''
        END
-FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid
-JOIN pg_type b ON b.oid = (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
-JOIN pg_type e ON e.oid = (CASE WHEN b.typelem <> 0 AND b.typlen = -1 THEN b.typelem ELSE b.oid END)
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_type b ON b.oid = (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
+JOIN pg_catalog.pg_type e ON e.oid = (CASE WHEN b.typelem <> 0 AND b.typlen = -1 THEN b.typelem ELSE b.oid END)
 LEFT JOIN pg_range r ON r.rngtypid = e.oid OR r.rngmultitypid = e.oid
-LEFT JOIN pg_collation coll ON coll.oid = a.attcollation
+LEFT JOIN pg_catalog.pg_collation coll ON coll.oid = a.attcollation
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
 const cascadesQuery = `
-SELECT con.conrelid::int8, con.confdeltype IN ('c', 'n', 'd'), con.confupdtype IN ('c', 'n', 'd'),
-       (SELECT string_agg(quote_ident(a.attname), ' ') FROM pg_attribute a
+SELECT con.conrelid::pg_catalog.int8, con.confdeltype IN ('c', 'n', 'd'), con.confupdtype IN ('c', 'n', 'd'),
+       (SELECT pg_catalog.string_agg(quote_ident(a.attname), ' ') FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = con.confrelid AND a.attnum = ANY(con.confkey))
-FROM pg_constraint con
+FROM pg_catalog.pg_constraint con
 WHERE con.confrelid = $1 AND con.contype = 'f'
   AND (con.confdeltype IN ('c', 'n', 'd') OR con.confupdtype IN ('c', 'n', 'd'))`
 
 const descendantsQuery = `
 WITH RECURSIVE d(oid) AS (
-  SELECT inhrelid FROM pg_inherits WHERE inhparent = $1
-  UNION SELECT i.inhrelid FROM pg_inherits i JOIN d ON i.inhparent = d.oid)
-SELECT oid::int8 FROM d`
+  SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = $1
+  UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid)
+SELECT oid::pg_catalog.int8 FROM d`
 
 func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	rows, err := c.innerQuery(ctx, tableQuery, int64(oid))
@@ -493,7 +509,7 @@ func buildSelectOne(ti *tableInfo) string {
 		} else {
 			b.WriteString(" AND ")
 		}
-		fmt.Fprintf(&b, "%s = $%d::text::%s", quoteIdent(ti.cols[k].name), i+1, keyCast(ti.cols[k].keyKind))
+		fmt.Fprintf(&b, "%s = $%d::pg_catalog.text::%s", quoteIdent(ti.cols[k].name), i+1, keyCast(ti.cols[k].keyKind))
 	}
 	return b.String()
 }
@@ -506,7 +522,7 @@ func buildSelectAll(ti *tableInfo) string {
 	writeSelectFrom(&b, ti)
 	if len(ti.pk) == 1 {
 		col := ti.cols[ti.pk[0]]
-		fmt.Fprintf(&b, " WHERE %s = ANY($1::text[]::%s[])", quoteIdent(col.name), keyCast(col.keyKind))
+		fmt.Fprintf(&b, " WHERE %s = ANY($1::pg_catalog.text[]::%s[])", quoteIdent(col.name), keyCast(col.keyKind))
 		return b.String()
 	}
 	b.WriteString(" WHERE (")
@@ -516,12 +532,12 @@ func buildSelectAll(ti *tableInfo) string {
 		}
 		b.WriteString(quoteIdent(ti.cols[k].name))
 	}
-	b.WriteString(") IN (SELECT * FROM unnest(")
+	b.WriteString(") IN (SELECT * FROM pg_catalog.unnest(")
 	for i, k := range ti.pk {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "$%d::text[]::%s[]", i+1, keyCast(ti.cols[k].keyKind))
+		fmt.Fprintf(&b, "$%d::pg_catalog.text[]::%s[]", i+1, keyCast(ti.cols[k].keyKind))
 	}
 	b.WriteString("))")
 	return b.String()
@@ -530,11 +546,11 @@ func buildSelectAll(ti *tableInfo) string {
 func keyCast(k keyKind) string {
 	switch k {
 	case keyInt:
-		return "int8"
+		return "pg_catalog.int8"
 	case keyUUID:
-		return "uuid"
+		return "pg_catalog.uuid"
 	default:
-		return "text"
+		return "pg_catalog.text"
 	}
 }
 

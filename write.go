@@ -711,7 +711,7 @@ func (c *conn) mirrorFor(p *plan, ts targets, args []driver.NamedValue) *mirror 
 	t.images = map[string][]byte{}
 	m := &mirror{t: t, text: text + "\nRETURNING " + quoteIdent(qual) + ".*"}
 	if c.c.cfg.feed {
-		m.text += ", pg_catalog.pg_current_xact_id()::text"
+		m.text += ", pg_catalog.pg_current_xact_id()::pg_catalog.text"
 		m.xidCol = true
 	}
 	return m

@@ -106,7 +106,15 @@ func deriveLookup(res *pg.ParseResult) (*recognize.Lookup, string) {
 		if rt == nil || len(rt.Indirection) > 0 {
 			return nil, "odd target"
 		}
-		cr := rt.GetVal().GetColumnRef()
+		val, cast := rt.GetVal(), ""
+		if tc := val.GetTypeCast(); tc != nil {
+			name, why := castName(tc.TypeName, false)
+			if why != "" {
+				return nil, "output cast: " + why
+			}
+			val, cast = tc.Arg, name
+		}
+		cr := val.GetColumnRef()
 		if cr == nil || len(cr.Fields) == 0 {
 			return nil, "output is not a column"
 		}
@@ -119,6 +127,9 @@ func deriveLookup(res *pg.ParseResult) (*recognize.Lookup, string) {
 			if !ok || !sc.qualifies(quals) {
 				return nil, "* qualifier does not name the table"
 			}
+			if cast != "" {
+				return nil, "cast of *"
+			}
 			l.Star = true
 			continue
 		}
@@ -130,7 +141,7 @@ func deriveLookup(res *pg.ParseResult) (*recognize.Lookup, string) {
 		if as == "" {
 			as = col
 		}
-		l.Columns = append(l.Columns, recognize.OutCol{Column: col, As: as})
+		l.Columns = append(l.Columns, recognize.OutCol{Column: col, As: as, Cast: cast})
 	}
 
 	// WHERE.
@@ -308,11 +319,19 @@ func (s *scope) pred(n *pg.Node) (recognize.Pred, string) {
 		return recognize.Pred{}, "= is not between a column and a constant or parameter"
 	case pg.A_Expr_Kind_AEXPR_OP_ANY:
 		col, ok := s.columnOf(e.Lexpr)
-		p := e.Rexpr.GetParamRef()
+		arg, cast := e.Rexpr, ""
+		if tc := arg.GetTypeCast(); tc != nil {
+			name, why := castName(tc.TypeName, true)
+			if why != "" {
+				return recognize.Pred{}, "= ANY cast: " + why
+			}
+			arg, cast = tc.Arg, name
+		}
+		p := arg.GetParamRef()
 		if !ok || p == nil || !paramOK(p) {
 			return recognize.Pred{}, "= ANY of something else than col and $n"
 		}
-		return recognize.Pred{Column: col, Kind: recognize.PredAny, Value: recognize.Value{Param: int(p.Number)}}, ""
+		return recognize.Pred{Column: col, Kind: recognize.PredAny, Value: recognize.Value{Param: int(p.Number), Cast: cast}}, ""
 	case pg.A_Expr_Kind_AEXPR_IN:
 		col, ok := s.columnOf(e.Lexpr)
 		list := e.Rexpr.GetList()
@@ -334,8 +353,26 @@ func (s *scope) pred(n *pg.Node) (recognize.Pred, string) {
 
 func paramOK(p *pg.ParamRef) bool { return p.Number >= 1 && p.Number <= 65535 }
 
-// value reads $n, an integer or decimal number, or a string constant.
+// value reads $n, an integer or decimal number, or a string constant,
+// optionally cast to a type without modifiers.
 func value(n *pg.Node) (recognize.Value, string) {
+	if tc := n.GetTypeCast(); tc != nil {
+		name, why := castName(tc.TypeName, false)
+		if why != "" {
+			return recognize.Value{}, "cast: " + why
+		}
+		if tc.Arg.GetTypeCast() != nil {
+			return recognize.Value{}, "cast of a cast"
+		}
+		v, why := value(tc.Arg)
+		if why == "" && !v.String && strings.HasPrefix(v.Literal, "-") {
+			// The grammar folds "- 5" into a negative constant only
+			// without a cast: -5::int is -(5::int), no constant.
+			return recognize.Value{}, "cast of a negative number"
+		}
+		v.Cast = name
+		return v, why
+	}
 	if p := n.GetParamRef(); p != nil {
 		if !paramOK(p) {
 			return recognize.Value{}, "parameter number out of range"
@@ -400,7 +437,9 @@ func lookupsEqual(got, want *recognize.Lookup) string {
 		return fmt.Sprintf("ORDER BY %v, want %v", got.OrderBy, want.OrderBy)
 	}
 	for i := range got.Columns {
-		if got.Columns[i] != want.Columns[i] {
+		g := got.Columns[i]
+		g.Cast = canonicalType(g.Cast)
+		if g != want.Columns[i] {
 			return fmt.Sprintf("column %d %+v, want %+v", i, got.Columns[i], want.Columns[i])
 		}
 	}
@@ -461,7 +500,7 @@ func isIntText(s string) bool {
 
 func valuesEqual(g, w recognize.Value) string {
 	bad := fmt.Sprintf("%s, want %s", dumpValue(&g), dumpValue(&w))
-	if g.Param != w.Param || g.String != w.String {
+	if g.Param != w.Param || g.String != w.String || canonicalType(g.Cast) != canonicalType(w.Cast) {
 		return bad
 	}
 	if w.Param != 0 || w.String {
@@ -554,4 +593,43 @@ func explainAnalyze(e *pg.ExplainStmt) bool {
 		}
 	}
 	return on
+}
+
+// castName reads a cast's type name as the recognizer reports it: the type's
+// name in pg_catalog (int8 for bigint, float8 for double precision), with
+// "[]" for a one-dimensional array when array, and no type modifier.
+func castName(tn *pg.TypeName, array bool) (string, string) {
+	if tn == nil || len(tn.Typmods) > 0 || tn.Setof || tn.PctType {
+		return "", "type modifier or odd type"
+	}
+	names, ok := stringFields(tn.Names)
+	if !ok || len(names) == 0 || len(names) > 2 || len(names) == 2 && names[0] != "pg_catalog" {
+		return "", "type outside pg_catalog"
+	}
+	name := names[len(names)-1]
+	switch {
+	case array && len(tn.ArrayBounds) == 1:
+		return name + "[]", ""
+	case len(tn.ArrayBounds) > 0 || array:
+		return "", "array dimensions"
+	}
+	return name, ""
+}
+
+// canonicalType maps the recognizer's spelling of a type (the grammar's
+// keywords included) to its pg_catalog name, as castName reads it.
+func canonicalType(s string) string {
+	arr := strings.HasSuffix(s, "[]")
+	s = strings.TrimSuffix(s, "[]")
+	if c, ok := map[string]string{
+		"bigint": "int8", "int": "int4", "integer": "int4", "smallint": "int2", "real": "float4",
+		"double precision": "float8", "float": "float8", "boolean": "bool", "character varying": "varchar",
+		"decimal": "numeric", "dec": "numeric",
+	}[s]; ok {
+		s = c
+	}
+	if arr {
+		s += "[]"
+	}
+	return s
 }

@@ -302,6 +302,14 @@ func dump(l *recognize.Lookup) string {
 }
 
 func dumpValue(v *recognize.Value) string {
+	s := dumpValueOnly(v)
+	if v != nil && v.Cast != "" {
+		s += "::" + v.Cast
+	}
+	return s
+}
+
+func dumpValueOnly(v *recognize.Value) string {
 	switch {
 	case v == nil:
 		return "-"

@@ -101,8 +101,34 @@ func (p *parser) label() (string, bool) {
 	if t.kind != tkQIdent && (t.kind != tkIdent || t.flags&fNonASCII != 0) {
 		return "", false
 	}
+	if t.kind == tkIdent && p.i+1 < len(p.toks) {
+		// The server's lexer reads some keywords with the next one as
+		// another token (NOT IN is NOT_LA IN), which is no label.
+		next := p.toks[p.i+1]
+		for _, la := range lookaheadKeywords {
+			if !isKw(p.src, t, la[0]) {
+				continue
+			}
+			for _, follower := range la[1:] {
+				if isKw(p.src, next, follower) {
+					return "", false
+				}
+			}
+		}
+	}
 	p.i++
 	return identName(p.src, t)
+}
+
+// lookaheadKeywords lists the keywords the server's lexer joins with the
+// keyword that follows (parser.c base_yylex): the first word, then the
+// words after which it becomes another token.
+var lookaheadKeywords = [][]string{
+	{"not", "between", "in", "like", "ilike", "similar"},
+	{"nulls", "first", "last"},
+	{"with", "time", "ordinality"},
+	{"without", "time"},
+	{"format", "json"},
 }
 
 // dotted reads name(.name)* with at most three parts, optionally ending in
@@ -502,14 +528,23 @@ func (p *parser) castSuffix(v *Value, array bool) bool {
 	if !p.accept(tkCast) {
 		return true
 	}
+	if strings.HasPrefix(v.Literal, "-") && !v.String {
+		// -5::int2 is -(5::int2): the cast is of the number alone.
+		return false
+	}
 	name, ok := p.typeWord()
 	if !ok {
 		return false
 	}
 	if name == "pg_catalog" && p.accept(tkDot) {
-		if name, ok = p.typeWord(); !ok {
+		if name, ok = p.typeWord(); !ok || keywordType[name] {
+			// pg_catalog.bigint is no type: the keywords name types
+			// only unqualified.
 			return false
 		}
+	}
+	if impliedModifier[name] {
+		return false
 	}
 	switch name {
 	case "double":
@@ -535,6 +570,18 @@ func (p *parser) castSuffix(v *Value, array bool) bool {
 	v.Cast = name
 	return true
 }
+
+// keywordType lists the type names PostgreSQL's grammar knows as keywords
+// (SystemTypeName): they name a pg_catalog type only when unqualified.
+var keywordType = map[string]bool{
+	"int": true, "integer": true, "smallint": true, "bigint": true, "boolean": true, "real": true,
+	"double": true, "character": true, "char": true, "dec": true, "decimal": true, "float": true,
+	"national": true, "nchar": true, "bit": true, "setof": true,
+}
+
+// impliedModifier lists the type names the grammar gives a type modifier
+// when written without one (char is char(1), bit is bit(1)).
+var impliedModifier = map[string]bool{"char": true, "nchar": true, "bit": true, "national": true, "setof": true}
 
 // valueStart reports whether the next token may start a value.
 func (p *parser) valueStart() bool {
