@@ -64,7 +64,7 @@ func TestShadowedTypeNames(t *testing.T) {
 		look(`SELECT id, v FROM `+tb+` WHERE id IN ($1, $2)`, 5, int64(5000000000))
 		look(`SELECT * FROM `+tb+` WHERE id = $1::bigint`, 5)
 		look(`SELECT * FROM `+tb+` WHERE id = $1::int8`, 5)
-		look(`SELECT * FROM `+tb+` WHERE id = 5::pg_catalog.int8`)
+		look(`SELECT * FROM ` + tb + ` WHERE id = 5::pg_catalog.int8`)
 		look(`SELECT * FROM `+tb+` WHERE id = ANY($1::int8[])`, []int64{5, 7})
 		look(`SELECT id::int8, v::text, u::uuid, f::bool FROM `+tb+` WHERE id = $1`, 5)
 		look(`SELECT id::bigint, v::pg_catalog.text, f::boolean FROM `+tb+` WHERE id = $1`, 5)
