@@ -207,6 +207,17 @@ func (c *conn) takeLost() error {
 	return err
 }
 
+// afterStatementErr is afterStatement for a statement that returned err.
+// A string of several statements that failed stopped at the failure: the
+// transaction control after it never ran, and without the server's status
+// a transaction may be open (BEGIN; SELECT 1/0; COMMIT).
+func (c *conn) afterStatementErr(p *plan, err error) {
+	c.afterStatement(p)
+	if err != nil && p.txControl && len(p.class.Statements) > 1 && c.txStatus() == 0 {
+		c.manualTx = true
+	}
+}
+
 // answerLost replaces the error of a statement that failed after a
 // statement of wtcache's own lost the connection by the error that lost it.
 func (c *conn) answerLost(err *error) {
@@ -236,7 +247,7 @@ func (c *conn) exec(ctx context.Context, p *plan, s *stmt, args []driver.NamedVa
 		} else {
 			res, err = c.runExec(ctx, p, s, args)
 		}
-		c.afterStatement(p)
+		c.afterStatementErr(p, err)
 		return res, err
 	}
 	o.outcome(ctx, "write", "")
@@ -253,10 +264,12 @@ func (c *conn) exec(ctx context.Context, p *plan, s *stmt, args []driver.NamedVa
 		}
 		return err
 	})
+	// The transaction state the statement left is known before its
+	// intents are released (finish reads it), as on the Query path.
+	c.afterStatementErr(p, err)
 	if after != nil {
 		c.finish(after, err)
 	}
-	c.afterStatement(p)
 	return res, err
 }
 
@@ -386,7 +399,7 @@ func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedV
 	} else {
 		rows, err = c.runQuery(ctx, p, s, args)
 	}
-	c.afterStatement(p)
+	c.afterStatementErr(p, err)
 	if err != nil {
 		if after != nil {
 			c.finish(after, err)

@@ -610,11 +610,11 @@ func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValu
 	// then commits on its own: such a string is guarded now, never left
 	// pending.
 	endsInside := p.txControl && len(p.class.Statements) > 1
-	// A transaction known only from the text (a BEGIN sent through a
-	// driver that does not report the status) may have ended where the
-	// text does not show it: its writes are guarded now and invalidated
-	// after the statement, and again at its COMMIT.
-	textOnly := c.tx == nil && c.manualTx && status == 0
+	// Without the server's status a transaction may have ended where
+	// neither database/sql nor the text shows it (a COMMIT sent inside a
+	// database/sql transaction, a failed string): writes are guarded now
+	// and invalidated after the statement, and again at the COMMIT.
+	textOnly := status == 0
 	if c.inTx() && !p.commits && !endsInside && !textOnly {
 		if c.pending == nil {
 			c.pending = targets{}
@@ -659,7 +659,7 @@ func (c *conn) beforeWrite(ctx context.Context, p *plan, args []driver.NamedValu
 		return nil, m, nil
 	}
 	after = func(ok bool) {
-		if s := c.txStatus(); s == 'T' || s == 'E' || (s == 0 && c.manualTx) {
+		if s := c.txStatus(); s == 'T' || s == 'E' || (s == 0 && c.inTx()) {
 			// The statement left a transaction open (BEGIN sent in the
 			// same string): its writes commit later. Invalidate them now
 			// and guard them again at that commit.

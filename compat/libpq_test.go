@@ -139,6 +139,9 @@ func TestLibPQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A failure may leave its transaction open, which would block the
+	// cleanup's DROP TABLE.
+	t.Cleanup(func() { _, _ = c.ExecContext(context.Background(), "ROLLBACK"); _ = c.Close() })
 	steps := []struct {
 		name, sql string
 		fails     bool
@@ -166,6 +169,15 @@ func TestLibPQ(t *testing.T) {
 		{"COMMIT PREPARED", "COMMIT PREPARED 'compat_pq'", false},
 		{"autocommit update after two-phase", "UPDATE " + table + " SET balance = balance + 1 WHERE id = 1", false},
 		{"autocommit delete after two-phase", "DELETE FROM " + table + " WHERE id = 2", false},
+		// BEGIN and a write in one string.
+		{"BEGIN; UPDATE in one string", "BEGIN; UPDATE " + table + " SET balance = 700 WHERE id = 1", false},
+		{"COMMIT after the one string", "COMMIT", false},
+		// A string that fails stops before its COMMIT: the transaction
+		// stays open.
+		{"failed string", "BEGIN; SAVEPOINT s; SELECT 1/0; COMMIT", true},
+		{"ROLLBACK TO after the failed string", "ROLLBACK TO SAVEPOINT s", false},
+		{"update after the failed string", "UPDATE " + table + " SET balance = 800 WHERE id = 1", false},
+		{"COMMIT after the failed string", "COMMIT", false},
 	}
 	for _, s := range steps {
 		if _, err := c.ExecContext(ctx, s.sql); (err != nil) != s.fails {
@@ -203,6 +215,26 @@ func TestLibPQ(t *testing.T) {
 			t.Fatal(err)
 		}
 		same(fmt.Sprintf("after a transaction (commit %v)", commit), nil)
+	}
+	// A COMMIT sent as text inside a database/sql transaction: the writes
+	// after it commit on their own.
+	for _, end := range []string{"COMMIT", "PREPARE TRANSACTION 'compat_pq'"} {
+		warm("text " + end + " in a database/sql transaction")
+		tx, err := viaPQ.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE "+table+" SET balance = balance + 3 WHERE id = $1", 1); err != nil {
+			t.Fatal(err)
+		}
+		same("after a write that a text "+end+" left alone", nil)
+		_ = tx.Rollback() // lib/pq: unexpected transaction status idle
+		same("after Rollback of a transaction a text "+end+" ended", nil)
+		_, _ = plainPgx.ExecContext(ctx, "COMMIT PREPARED 'compat_pq'")
+		same("after its COMMIT PREPARED", nil)
 	}
 	if s := dbStats(t, viaPQ); s.Hits != 0 {
 		t.Errorf("lib/pq handle served %d hits; it must serve none", s.Hits)
