@@ -246,19 +246,19 @@ func (m *missReads) hook(ctx context.Context, query string, args []driver.NamedV
 }
 
 // missKeys returns the keys (of the last key column) a miss read asks
-// for, or nil if query is not one: "... = ANY($1::text[]::int8[])" for
-// many keys, "... = $1::text::int8" for one.
+// for, or nil if query is not one: "... = ANY($1::pg_catalog.text[]::pg_catalog.int8[])" for
+// many keys, "... = $1::pg_catalog.text::pg_catalog.int8" for one.
 func missKeys(query string, args []driver.NamedValue) []string {
 	if len(args) == 0 {
 		return nil
 	}
 	switch a := args[len(args)-1].Value.(type) {
 	case []string:
-		if strings.Contains(query, "::text[]::") {
+		if strings.Contains(query, "::pg_catalog.text[]::") {
 			return slices.Clone(a)
 		}
 	case string:
-		if strings.Contains(query, "::text::") {
+		if strings.Contains(query, "::pg_catalog.text::") {
 			return []string{a}
 		}
 	}

@@ -532,12 +532,14 @@ func buildSelectAll(ti *tableInfo) string {
 		}
 		b.WriteString(quoteIdent(ti.cols[k].name))
 	}
-	b.WriteString(") IN (SELECT * FROM pg_catalog.unnest(")
+	// ROWS FROM: the multi-argument unnest shorthand is only for the
+	// unqualified name.
+	b.WriteString(") IN (SELECT * FROM ROWS FROM (")
 	for i, k := range ti.pk {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "$%d::pg_catalog.text[]::%s[]", i+1, keyCast(ti.cols[k].keyKind))
+		fmt.Fprintf(&b, "pg_catalog.unnest($%d::pg_catalog.text[]::%s[])", i+1, keyCast(ti.cols[k].keyKind))
 	}
 	b.WriteString("))")
 	return b.String()
