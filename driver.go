@@ -118,7 +118,7 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 	inner := d.inner
 	if inner == nil {
 		if inner, err = lookupDriver(innerName, innerDSN); err != nil {
-			return nil, err
+			return nil, redactInner(err, dsnSecrets(innerDSN))
 		}
 	}
 
@@ -130,7 +130,7 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 	var innerConnector driver.Connector
 	if dc, ok := inner.(driver.DriverContext); ok {
 		if innerConnector, err = dc.OpenConnector(innerDSN); err != nil {
-			return nil, err
+			return nil, redactInner(err, dsnSecrets(innerDSN))
 		}
 	} else {
 		innerConnector = dsnConnector{dsn: innerDSN, drv: inner}
@@ -210,5 +210,8 @@ type dsnConnector struct {
 	drv driver.Driver
 }
 
-func (t dsnConnector) Connect(context.Context) (driver.Conn, error) { return t.drv.Open(t.dsn) }
-func (t dsnConnector) Driver() driver.Driver                        { return t.drv }
+func (t dsnConnector) Connect(context.Context) (driver.Conn, error) {
+	c, err := t.drv.Open(t.dsn)
+	return c, redactInner(err, dsnSecrets(t.dsn))
+}
+func (t dsnConnector) Driver() driver.Driver { return t.drv }

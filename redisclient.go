@@ -32,9 +32,14 @@ import (
 // instead, so the caller sees the same error and nothing is printed.
 func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, string, string, error) {
 	scheme, _, _ := strings.Cut(raw, "://")
+	// secret is the password, or the user when there is none (the user
+	// position may hold the password).
 	secret := ""
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		secret, _ = u.User.Password()
+		var ok bool
+		if secret, ok = u.User.Password(); !ok || secret == "" {
+			secret = u.User.Username()
+		}
 	} else if err != nil {
 		return nil, "", "", fmt.Errorf("%w: cache_redis: not a valid URL (redis://[user:password@]host[:port][/db], rediss://, unix://, redis+cluster://)", ErrInvalidParameter)
 	}

@@ -249,3 +249,32 @@ func dbStats(t *testing.T, db *sql.DB) wtcache.Stats {
 	}
 	return s
 }
+
+// TestLibPQErrorsHaveNoPassword: malformed and unreachable lib/pq DSNs
+// through wtcache, in both forms, with the password in every position
+// lib/pq reads one: no error holds it.
+func TestLibPQErrorsHaveNoPassword(t *testing.T) {
+	const secret = "Zq7sEcReT"
+	const redisParam = "cache_redis=redis%3A%2F%2F127.0.0.1%3A1%2F0"
+	for _, d := range []string{
+		"postgres://app:" + secret + "@127.0.0.1:1/x?sslmode=bogus&cache_driver=postgres&" + redisParam,
+		"postgres://app:" + secret + "@127.0.0.1:1/x?sslmode=disable&cache_driver=postgres&" + redisParam,
+		"postgres://app:" + secret + "@127.0.0.1:1/x?%zz&cache_driver=postgres&" + redisParam,
+		"postgres://app:" + secret + "@127.0.0.1:notaport/x?cache_driver=postgres&" + redisParam,
+		"host=127.0.0.1 port=1 password=" + secret + " sslmode=bogus cache_driver=postgres cache_redis=redis://127.0.0.1:1/0",
+		"host=127.0.0.1 port=1 password='" + secret + "' sslmode=disable cache_driver=postgres cache_redis=redis://127.0.0.1:1/0",
+		"host=127.0.0.1 port=1 password='" + secret + " cache_driver=postgres cache_redis=redis://127.0.0.1:1/0",
+	} {
+		db, err := sql.Open("wtcache", d)
+		if err == nil {
+			err = db.Ping()
+			_ = db.Close()
+		}
+		if err == nil {
+			t.Fatalf("%q: a database on port 1 answered", d)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error holds the password: %v", err)
+		}
+	}
+}

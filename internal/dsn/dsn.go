@@ -211,5 +211,12 @@ func RedactURL(s string) string {
 	if err != nil {
 		return "(unparseable URL)"
 	}
+	if u.User != nil {
+		if pw, ok := u.User.Password(); !ok || pw == "" {
+			// Without a password the user position may hold the secret
+			// itself (redis://SECRET@host): it is not shown either.
+			u.User = url.User("xxxxx")
+		}
+	}
 	return u.Redacted()
 }

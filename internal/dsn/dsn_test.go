@@ -268,7 +268,8 @@ func TestRedactURL(t *testing.T) {
 		{name: "percent-encoded password", in: "redis://:s3cret%2Fpw@cache/0", want: "redis://:xxxxx@cache/0"},
 		{name: "cluster URL", in: "redis+cluster://:" + secret + "@n1:7000?addr=n2:7000", want: "redis+cluster://:xxxxx@n1:7000?addr=n2:7000"},
 		{name: "no password", in: "redis://cache:6379/0", want: "redis://cache:6379/0"},
-		{name: "user only", in: "redis://app@cache:6379/0", want: "redis://app@cache:6379/0"},
+		{name: "user only: it may be the secret", in: "redis://app@cache:6379/0", want: "redis://xxxxx@cache:6379/0"},
+		{name: "secret in the user position", in: "redis://" + secret + "@cache:6379/0", want: "redis://xxxxx@cache:6379/0"},
 		{name: "unparseable is replaced whole", in: "redis://:" + secret + "@cache:port/0", want: "(unparseable URL)"},
 	}
 	for _, tc := range tests {

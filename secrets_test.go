@@ -1,0 +1,97 @@
+package wtcache
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSecretsNeverShown puts a known secret in every position a DSN can
+// hold one (the Redis URL's password and, without a password, its user;
+// the PostgreSQL password in the URL and keyword/value forms) and drives
+// the error paths that can run without services: malformed parameters,
+// malformed Redis URLs, a Redis that refuses connections (the breaker's
+// error, its log records, the server's name in messages), and a
+// connection to a database that is not there. No error, log record or
+// name may contain the secret.
+func TestSecretsNeverShown(t *testing.T) {
+	const secret = "Zq7sEcReT"
+	refused := closedAddr(t)
+	redisURLs := map[string]string{
+		"password":           "redis://app:" + secret + "@" + refused + "/0",
+		"user, no password":  "redis://" + secret + "@" + refused + "/0",
+		"empty password":     "redis://" + secret + ":@" + refused + "/0",
+		"percent-encoded":    "redis://app:" + url.PathEscape(secret) + "%2F@" + refused + "/0",
+		"cluster URL":        "redis+cluster://:" + secret + "@" + refused + "?addr=" + refused,
+		"malformed port":     "redis://app:" + secret + "@127.0.0.1:port/0",
+		"malformed, no pass": "redis://" + secret + "@127.0.0.1:port/0",
+	}
+	var outputs []string
+	check := func(where, out string) {
+		t.Helper()
+		outputs = append(outputs, out)
+		if strings.Contains(out, secret) {
+			t.Errorf("%s shows the secret: %s", where, out)
+		}
+	}
+	for name, ru := range redisURLs {
+		t.Run("redis "+name, func(t *testing.T) {
+			var logs syncBuffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			for _, dsnText := range []string{
+				"host=db user=app cache_redis='" + ru + "' cache_timeout=50ms",
+				"postgres://app@db/bank?cache_timeout=50ms&cache_redis=" + url.QueryEscape(ru),
+			} {
+				c, err := (&wtDriver{opts: []Option{WithLogger(logger)}}).openConnector(dsnText)
+				if err != nil {
+					check("the open error", err.Error())
+					continue
+				}
+				check("the server's name", c.redisName())
+				ctx := context.Background()
+				rctx, cancel := c.redisCtx(ctx)
+				err = c.redisErr(ctx, c.cfg.redis.Ping(rctx).Err())
+				cancel()
+				if err == nil {
+					t.Fatalf("a refused Redis answered")
+				}
+				check("the error", err.Error())
+				check("the redacted error", c.redact(err.Error()))
+				check("the failure error", fmt.Errorf("%w: %s: %v", ErrCacheUnavailable, c.redisName(), errCacheDown).Error())
+				waitFor(t, 2*time.Second, "the outage to be logged", func() bool { return strings.Contains(logs.String(), "event=redis_down") })
+				_ = c.Close()
+			}
+			check("the log", logs.String())
+		})
+	}
+	// The PostgreSQL password, with a malformed cache_ parameter or an
+	// unreachable database.
+	for _, dsnText := range []string{
+		"postgres://app:" + secret + "@127.0.0.1:1/bank?cache_ttl=bogus&" + fakeRedisParam,
+		"host=127.0.0.1 port=1 user=app password=" + secret + " cache_ttl=bogus " + fakeRedisParam,
+		"postgres://app:" + secret + "@127.0.0.1:1/bank?cache_nosuch=1&" + fakeRedisParam,
+		"host=127.0.0.1 port=1 password='" + secret + "' CACHE_TTL=1s " + fakeRedisParam,
+		"postgres://app:" + secret + "@127.0.0.1:1/bank?connect_timeout=1&" + fakeRedisParam,
+		"host=127.0.0.1 port=1 user=app password=" + secret + " connect_timeout=1 " + fakeRedisParam,
+	} {
+		db, err := sql.Open(DriverName, dsnText)
+		if err != nil {
+			check("sql.Open's error", err.Error())
+			continue
+		}
+		err = db.PingContext(context.Background())
+		if err == nil {
+			t.Fatalf("a database on port 1 answered")
+		}
+		check("Ping's error", err.Error())
+		_ = db.Close()
+	}
+	if len(outputs) < 20 {
+		t.Fatalf("only %d outputs were checked", len(outputs))
+	}
+}
