@@ -136,6 +136,10 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 		innerConnector = dsnConnector{dsn: innerDSN, drv: inner}
 	}
 	if redisURL != "" {
+		if err := checkRedisURL(redisURL, cfg.redisInsecure); err != nil {
+			closeQuietly(innerConnector)
+			return nil, err
+		}
 		client, addr, secret, err := newRedisFromURL(redisURL, cfg.timeout)
 		if err != nil {
 			closeQuietly(innerConnector)

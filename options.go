@@ -32,13 +32,16 @@ type config struct {
 	redisSecret string
 	logger      *slog.Logger
 
-	ttl            time.Duration
-	tableTTL       map[recognize.Table]time.Duration
-	tables         []recognize.Table // empty: every table that qualifies
-	exclude        []recognize.Table
-	trusted        []recognize.Table // triggers and rules change nothing cached
-	prefix         string
-	timeout        time.Duration // per Redis operation
+	ttl      time.Duration
+	tableTTL map[recognize.Table]time.Duration
+	tables   []recognize.Table // empty: every table that qualifies
+	exclude  []recognize.Table
+	trusted  []recognize.Table // triggers and rules change nothing cached
+	prefix   string
+	timeout  time.Duration // per Redis operation
+	// redisInsecure allows skip_verify in cache_redis (TLS without
+	// checking the server's certificate): cache_redis_insecure=true.
+	redisInsecure  bool
 	schemaRefresh  time.Duration
 	intentLifetime time.Duration
 	maxEntry       int

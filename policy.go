@@ -173,6 +173,10 @@ func parseDuration(v string) (time.Duration, error) {
 }
 
 func init() {
+	params["cache_redis_insecure"] = func(c *config, v string) (err error) {
+		c.redisInsecure, err = strconv.ParseBool(v)
+		return err
+	}
 	params["cache_ttl"] = func(c *config, v string) (err error) {
 		c.ttl, err = parseDuration(v)
 		return err

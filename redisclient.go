@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,6 +74,43 @@ func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, 
 		opts.Dialer = quietDialer(timeout, opts.TLSConfig)
 		return redis.NewClient(opts), dsn.RedactURL(raw), secret, nil
 	}
+}
+
+// checkRedisURL refuses the options of a Redis URL that would weaken what
+// wtcache promises or that cache_timeout decides: reads from cluster
+// replicas (read_only, route_by_latency, route_randomly: replicas lag, so
+// a hit could be older than a write that returned), timeouts of the URL
+// (cache_timeout bounds every wait; two settings would disagree), and TLS
+// without verifying the server (skip_verify) unless cache_redis_insecure
+// says so.
+func checkRedisURL(raw string, insecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // newRedisFromURL reports it
+	}
+	q := u.Query()
+	on := func(k string) bool {
+		v, ok := q[k]
+		if !ok {
+			return false
+		}
+		b, err := strconv.ParseBool(v[len(v)-1])
+		return err != nil || b // an unreadable value is taken as on
+	}
+	for _, k := range []string{"read_only", "route_by_latency", "route_randomly"} {
+		if on(k) {
+			return fmt.Errorf("%w: cache_redis: %s would send lookups to replicas, which lag behind writes; wtcache reads from primaries only", ErrInvalidParameter, k)
+		}
+	}
+	for _, k := range []string{"dial_timeout", "read_timeout", "write_timeout", "pool_timeout", "timeout"} {
+		if q.Has(k) {
+			return fmt.Errorf("%w: cache_redis: %s in the URL conflicts with cache_timeout, which bounds every Redis wait; set cache_timeout instead", ErrInvalidParameter, k)
+		}
+	}
+	if on("skip_verify") && !insecure {
+		return fmt.Errorf("%w: cache_redis: skip_verify turns off the check of the server's certificate; add cache_redis_insecure=true to mean it", ErrInvalidParameter)
+	}
+	return nil
 }
 
 // quietDialer dials as go-redis's default dialer does (TCP keep-alive, TLS
