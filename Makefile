@@ -18,6 +18,7 @@ help:
 	@echo "make test              go test -race in the root module; build and test $(QUICKSTART) and $(BANK); build $(OTLP); make test-compat (needs Go; integration tests need PostgreSQL, Redis and redis-server on PATH)"
 	@echo "make test-compat       go vet and go test -race in $(COMPAT) (GORM, sqlx, bun, sqlc over wtcache)"
 	@echo "make test-integration  make test against PostgreSQL and Redis on 127.0.0.1"
+	@echo "make fuzz-short        each fuzz target for FUZZTIME (10s): DSN parser, key encoder, row decoder, recognizer"
 	@echo "make bench             benchmarks of the root module"
 	@echo "make lint              gofmt check and go vet (root module, $(QUICKSTART), $(BANK), $(OTLP) and $(COMPAT))"
 	@echo "make demo              run $(BANK): the tour, under load and with the cache taken down (needs PostgreSQL only)"
@@ -100,3 +101,13 @@ diff-long:
 	WTCACHE_TEST_DATABASE='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
 	WTCACHE_TEST_REDIS='redis://127.0.0.1:6379/15' \
 	WTCACHE_DIFF_LONG=1 $(GO) test -count=1 -run 'TestDifferentialWorkload' -timeout 60m -v .
+
+# Short fuzzing runs (their seed corpora run with every go test): the DSN
+# parser, the key encoder, the row decoder and the recognizer, FUZZTIME each.
+FUZZTIME ?= 10s
+.PHONY: fuzz-short
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/dsn
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyEncoding$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/rowcodec
+	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./internal/recognize
