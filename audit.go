@@ -55,17 +55,8 @@ func Audit(ctx context.Context, db *sql.DB, opts AuditOptions) (AuditReport, err
 	if opts.Recheck <= 0 {
 		opts.Recheck = 50 * time.Millisecond
 	}
-	sc, err := db.Conn(ctx)
-	if err != nil {
-		return AuditReport{}, err
-	}
-	defer sc.Close()
 	var rep AuditReport
-	err = sc.Raw(func(dc any) error {
-		c, ok := dc.(*conn)
-		if !ok {
-			return ErrNotWtcache
-		}
+	err := withConn(ctx, db, func(c *conn) error {
 		var err error
 		rep, err = c.audit(ctx, opts)
 		return err

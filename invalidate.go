@@ -21,6 +21,12 @@ var ErrNotWtcache = errors.New("wtcache: the database handle does not use the wt
 // "schema.name", resolved through the session's search_path. The next read
 // of an invalidated row goes to PostgreSQL.
 func Invalidate(ctx context.Context, db *sql.DB, table string, keys ...any) error {
+	return withConn(ctx, db, func(c *conn) error { return c.invalidate(ctx, table, keys) })
+}
+
+// withConn runs f on one of db's wtcache connections, held for the call
+// (opened if none is idle); ErrNotWtcache when db is not a wtcache handle.
+func withConn(ctx context.Context, db *sql.DB, f func(*conn) error) error {
 	sc, err := db.Conn(ctx)
 	if err != nil {
 		return err
@@ -31,7 +37,7 @@ func Invalidate(ctx context.Context, db *sql.DB, table string, keys ...any) erro
 		if !ok {
 			return ErrNotWtcache
 		}
-		return c.invalidate(ctx, table, keys)
+		return f(c)
 	})
 }
 

@@ -52,17 +52,8 @@ func StatsOf(c driver.Connector) (s Stats, ok bool) {
 // opens one if none is idle); it fails with ErrNotWtcache when db is not a
 // wtcache handle.
 func DBStats(ctx context.Context, db *sql.DB) (Stats, error) {
-	sc, err := db.Conn(ctx)
-	if err != nil {
-		return Stats{}, err
-	}
-	defer sc.Close()
 	var s Stats
-	err = sc.Raw(func(dc any) error {
-		c, ok := dc.(*conn)
-		if !ok {
-			return ErrNotWtcache
-		}
+	err := withConn(ctx, db, func(c *conn) error {
 		s, _ = StatsOf(c.c)
 		return nil
 	})
