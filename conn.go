@@ -28,6 +28,7 @@ type conn struct {
 	manualTx bool      // a BEGIN statement was sent (drivers other than pgx)
 	pending  targets   // writes of the transaction in progress
 	missWhy  string    // the reason of the first miss of the lookup running now
+	nearHit  bool      // the lookup running now was answered by the near cache
 	// lost is the error with which a statement of wtcache's own (a
 	// catalog or session query) lost the connection: the server ended the
 	// session, the socket broke, a context ended mid-read. The

@@ -36,6 +36,12 @@ func NewConnector(inner driver.Connector, rdb redis.UniversalClient, opts ...Opt
 		o(&cfg)
 	}
 	cfg.redis, cfg.ownRedis = rdb, false
+	if err := cfg.checkLocal(); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkLocalClient(); err != nil {
+		return nil, err
+	}
 	return newConnector(inner, &wtDriver{inner: inner.Driver(), opts: opts}, cfg), nil
 }
 
@@ -57,15 +63,17 @@ type connector struct {
 	drv   *wtDriver
 	cfg   config
 
-	tel     *telemetry
-	incs    sync.Map // table hash tag -> *incarnation
-	schema  schemaCache
-	plans   planCache
-	flights flights
-	fills   fillQueue
-	memo    *decodeMemo
-	bg      sync.WaitGroup // fills and other work that outlives a call
-	rep     sync.WaitGroup // the repair loop
+	tel      *telemetry
+	incs     sync.Map // table hash tag -> *incarnation
+	schema   schemaCache
+	plans    planCache
+	flights  flights
+	fills    fillQueue
+	memo     *decodeMemo
+	near     *nearCache // cache_local=on; nil otherwise
+	nearOnce sync.Once
+	bg       sync.WaitGroup // fills and other work that outlives a call
+	rep      sync.WaitGroup // the repair loop
 
 	hits            atomic.Int64 // rows served from Redis
 	misses          atomic.Int64 // rows of a lookup read from PostgreSQL
@@ -207,6 +215,7 @@ func (c *connector) repair() {
 			ctx, cancel := c.redisCtx(context.Background())
 			_, err := proto.Release(ctx, c.cfg.redis, mark.meta, nil, proto.NewToken(), "", 0, true, true, nil)
 			cancel()
+			nearDrop(nil, proto.StateKey(mark.meta))
 			c.redisErr(nil, err)
 			if err == nil {
 				c.dirtyMu.Lock()
@@ -238,6 +247,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.nearOnce.Do(c.startNear)
 	cn := newConn(ic, c)
 	if c.cfg.feed {
 		if err := c.feedConnect(ctx, cn); err != nil {
@@ -258,6 +268,7 @@ func (c *connector) Close() error {
 		close(c.closed)
 		c.bg.Wait()
 		c.rep.Wait()
+		c.stopNear()
 		if c.tel.registered != nil {
 			_ = c.tel.registered.Unregister()
 		}
@@ -342,4 +353,41 @@ func (c *connector) redisName() string {
 		return c.cfg.redisAddr
 	}
 	return "redis"
+}
+
+// checkLocalClient refuses the near cache with a client that has no single
+// server to track.
+func (c *config) checkLocalClient() error {
+	if !c.local {
+		return nil
+	}
+	if _, ok := c.redis.(*redis.Client); !ok {
+		return fmt.Errorf("%w: %w", ErrInvalidParameter, errNearClient)
+	}
+	return nil
+}
+
+// startNear starts the near cache at the first connection. The tracking
+// connection comes up in the background; until its first heartbeat is
+// answered, lookups go to Redis.
+func (c *connector) startNear() {
+	if !c.cfg.local {
+		return
+	}
+	n := newNearCache(c.cfg.prefix, c.cfg.localSize, c.cfg.localMaxStale, c.redact)
+	n.onTrip = func(reason string) {
+		c.log.info("near_fence", "wtcache: the near cache stopped serving until its tracking connection answers again", "reason", reason)
+	}
+	if err := n.start(c.cfg.redis, c.cfg.localAddr); err != nil {
+		c.log.warn("near_start", "wtcache: the near cache could not start; lookups go to Redis", "error", c.redact(err.Error()))
+		return
+	}
+	c.near = n
+}
+
+func (c *connector) stopNear() {
+	c.nearOnce.Do(func() {}) // a connector closed before its first connection starts nothing
+	if c.near != nil {
+		c.near.close()
+	}
 }

@@ -127,6 +127,9 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 	if redisURL == "" && cfg.redis == nil {
 		return nil, ErrMissingRedis
 	}
+	if err := cfg.checkLocal(); err != nil {
+		return nil, err
+	}
 	var innerConnector driver.Connector
 	if dc, ok := inner.(driver.DriverContext); ok {
 		if innerConnector, err = dc.OpenConnector(innerDSN); err != nil {
@@ -146,6 +149,14 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 			return nil, err
 		}
 		cfg.redis, cfg.ownRedis, cfg.redisAddr, cfg.redisSecret = client, true, addr, secret
+		if err := cfg.checkLocalClient(); err != nil {
+			closeQuietly(innerConnector)
+			_ = client.Close()
+			return nil, err
+		}
+	} else if err := cfg.checkLocalClient(); err != nil {
+		closeQuietly(innerConnector)
+		return nil, err
 	}
 	return newConnector(innerConnector, d, cfg), nil
 }

@@ -65,6 +65,7 @@ func (c *conn) invalidate(ctx context.Context, table string, keys []any) error {
 	defer cancel()
 	if len(keys) == 0 {
 		_, err := proto.Release(rctx, cn.cfg.redis, metaKey(tag), nil, proto.NewToken(), "", 0, true, true, nil)
+		nearDrop(nil, proto.StateKey(metaKey(tag)))
 		return cn.redisErr(ctx, err)
 	}
 	rowKeys := make([]string, 0, len(keys))
@@ -93,6 +94,8 @@ func (c *conn) invalidate(ctx context.Context, table string, keys []any) error {
 	if err != nil {
 		return cn.redisErr(ctx, err)
 	}
+	nearDrop(rowKeys)
 	_, err = proto.Release(rctx, cn.cfg.redis, metaKey(tag), rowKeys, token, gen, 0, false, false, nil)
+	nearDrop(rowKeys)
 	return cn.redisErr(ctx, err)
 }

@@ -48,6 +48,13 @@ type config struct {
 	failure        FailurePolicy
 	planCache      int
 
+	// The near cache (cache_local): off unless local is set.
+	local         bool
+	localTables   []recognize.Table // {Name: "*"}: every cached table
+	localSize     int64
+	localMaxStale time.Duration
+	localAddr     string // tests: where the tracking connection dials
+
 	feed            bool
 	feedMaxLag      time.Duration
 	feedPublication string
@@ -182,6 +189,42 @@ func WithMaxEntrySize(n int) Option {
 	return func(c *config) {
 		if n > 0 {
 			c.maxEntry = n
+		}
+	}
+}
+
+// LocalCache configures the near cache (cache_local=on): rows of Tables
+// kept in the process's memory in front of Redis, coherent through Redis's
+// client-side caching (see the README). Tables must be named: a near hit
+// may be up to MaxStale older than a write committed by another process
+// ("*" names every cached table). Size is in bytes (0: DefaultLocalSize);
+// MaxStale 0 is DefaultLocalMaxStale.
+type LocalCache struct {
+	Tables   []string
+	Size     int64
+	MaxStale time.Duration
+}
+
+// WithLocalCache turns the near cache on (cache_local=on with
+// cache_local_tables, cache_local_size and cache_local_max_stale).
+func WithLocalCache(l LocalCache) Option {
+	return func(c *config) {
+		c.local = true
+		c.localTables = nil
+		for _, t := range l.Tables {
+			if t == "*" {
+				c.localTables = append(c.localTables, recognize.Table{Name: "*"})
+				continue
+			}
+			if ts, err := parseTableList(t); err == nil {
+				c.localTables = append(c.localTables, ts...)
+			}
+		}
+		if l.Size > 0 {
+			c.localSize = l.Size
+		}
+		if l.MaxStale > 0 {
+			c.localMaxStale = l.MaxStale
 		}
 	}
 }

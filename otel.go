@@ -332,11 +332,15 @@ func (o *op) outcome(ctx context.Context, outcome, reason string, kv ...attribut
 	}
 	if !o.counted {
 		o.counted = true
-		if outcome == "hit" && reason == "" && o.p != nil {
-			hc := o.p.hits.Load()
+		if (outcome == "hit" || outcome == outcomeNearHit) && reason == "" && o.p != nil {
+			slot := &o.p.hits
+			if outcome == outcomeNearHit {
+				slot = &o.p.nearHits
+			}
+			hc := slot.Load()
 			if hc == nil || hc.t != o.t {
 				hc = &hitCount{t: o.t, oc: o.t.opCount(o.table, o.name, outcome, reason)}
-				o.p.hits.Store(hc)
+				slot.Store(hc)
 			}
 			hc.oc.n.Add(1)
 			return

@@ -37,7 +37,8 @@ type plan struct {
 	mu    sync.Mutex
 	bound map[uint32]bindEntry // by table OID
 
-	hits atomic.Pointer[hitCount] // see op.outcome
+	hits     atomic.Pointer[hitCount] // see op.outcome
+	nearHits atomic.Pointer[hitCount]
 	// facts: what the catalog said of the text's calls and operators
 	// (funcs.go), while the catalog has not changed and it is young.
 	facts atomic.Pointer[factsMemo]

@@ -50,6 +50,12 @@ const (
 	DefaultMaxEntrySize   = 64 << 10
 	DefaultIntentLifetime = 30 * time.Second
 	defaultPlanCache      = 4096
+
+	// DefaultLocalSize bounds the near cache's memory (cache_local_size).
+	DefaultLocalSize = 64 << 20
+	// DefaultLocalMaxStale is how much older than a write committed by
+	// another process a near hit may be (cache_local_max_stale).
+	DefaultLocalMaxStale = 5 * time.Millisecond
 )
 
 func defaultConfig() config {
@@ -61,6 +67,9 @@ func defaultConfig() config {
 		maxEntry:       DefaultMaxEntrySize,
 		intentLifetime: DefaultIntentLifetime,
 		planCache:      defaultPlanCache,
+
+		localSize:     DefaultLocalSize,
+		localMaxStale: DefaultLocalMaxStale,
 
 		feedMaxLag:      DefaultFeedMaxLag,
 		feedPublication: DefaultFeedPublication,
@@ -81,6 +90,30 @@ func (c *config) tableSelected(t recognize.Table) bool {
 		return false
 	}
 	return len(c.tables) == 0 || match(c.tables)
+}
+
+// localSelected reports whether t's rows go to the near cache.
+func (c *config) localSelected(t recognize.Table) bool {
+	if !c.local {
+		return false
+	}
+	for _, x := range c.localTables {
+		if x.Name == "*" && x.Schema == "" || x.Name == t.Name && (x.Schema == "" || x.Schema == t.Schema) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLocal refuses a near cache configuration that cannot work.
+func (c *config) checkLocal() error {
+	if !c.local {
+		return nil
+	}
+	if len(c.localTables) == 0 {
+		return fmt.Errorf("%w: cache_local=on needs cache_local_tables: the tables whose rows may be served up to cache_local_max_stale (%v) older than a write committed by another process (\"*\" for every cached table)", ErrInvalidParameter, c.localMaxStale)
+	}
+	return nil
 }
 
 // triggersTrusted reports whether the user said t's triggers and rules
@@ -161,6 +194,23 @@ func foldIdent(s string) string {
 	return strings.ToLower(s)
 }
 
+// parseBytes parses a size: a number of bytes, or one with a KiB, MiB or
+// GiB suffix.
+func parseBytes(v string) (int64, error) {
+	num, mul := strings.TrimSpace(v), int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(num, suffix) {
+			num, mul = strings.TrimSpace(strings.TrimSuffix(num, suffix)), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<50)/mul {
+		return 0, fmt.Errorf("%q is not a positive size (bytes, or with KiB, MiB or GiB)", v)
+	}
+	return n * mul, nil
+}
+
 func parseDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil {
@@ -175,6 +225,33 @@ func parseDuration(v string) (time.Duration, error) {
 func init() {
 	params["cache_redis_insecure"] = func(c *config, v string) (err error) {
 		c.redisInsecure, err = strconv.ParseBool(v)
+		return err
+	}
+	params["cache_local"] = func(c *config, v string) error {
+		switch strings.ToLower(v) {
+		case "on", "true", "1":
+			c.local = true
+		case "off", "false", "0":
+			c.local = false
+		default:
+			return fmt.Errorf("%q is neither on nor off", v)
+		}
+		return nil
+	}
+	params["cache_local_tables"] = func(c *config, v string) (err error) {
+		if strings.TrimSpace(v) == "*" {
+			c.localTables = []recognize.Table{{Name: "*"}}
+			return nil
+		}
+		c.localTables, err = parseTableList(v)
+		return err
+	}
+	params["cache_local_size"] = func(c *config, v string) (err error) {
+		c.localSize, err = parseBytes(v)
+		return err
+	}
+	params["cache_local_max_stale"] = func(c *config, v string) (err error) {
+		c.localMaxStale, err = parseDuration(v)
 		return err
 	}
 	params["cache_ttl"] = func(c *config, v string) (err error) {

@@ -435,6 +435,9 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 		return nil, reasonNoMetadata, nil
 	}
 	outcome, why := "hit", ""
+	if c.nearHit {
+		outcome, c.nearHit = outcomeNearHit, false
+	}
 	switch {
 	case hits == 0 && len(keys) > 0:
 		outcome, why = "miss", c.missWhy
@@ -462,6 +465,7 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, bypass string) {
 	cn := c.c
 	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
+	var storeNear func()
 	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
 	start := time.Now()
 	if !dv.serves(start) || c.sess.catalogs != cn.catalogs.Load() {
@@ -481,27 +485,47 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		epochKnown = epochKnown && ok
 	}
 	pr.Epoch = epoch
-	rctx, cancel := cn.redisCtxFrom(ctx, start)
+	// The near cache answers the whole lookup or none of it (near.go);
+	// either way the checks below are the same as for a Redis hit.
+	var nc *nearCache
+	if ti.near {
+		nc = cn.near
+	}
+	near := nc != nil && nc.peek(tk.state, epoch, keys, &pr, found)
 	var err error
-	o := cn.tel
-	if o.stepSpans(ctx) {
-		err = cn.step(rctx, SpanCacheLookup, func(ctx context.Context) error {
-			return proto.PeekInto(ctx, cn.cfg.redis, tk.state, keys, &pr)
-		}, attrKeys.Int(len(keys)))
-	} else {
-		err = proto.PeekInto(rctx, cn.cfg.redis, tk.state, keys, &pr)
+	looked := start
+	if !near {
+		var tok, sess uint64
+		if nc != nil {
+			tok, sess = nc.reserve(tk.state, keys) // before the MGET is sent
+		}
+		rctx, cancel := cn.redisCtxFrom(ctx, start)
+		o := cn.tel
+		if o.stepSpans(ctx) {
+			err = cn.step(rctx, SpanCacheLookup, func(ctx context.Context) error {
+				return proto.PeekInto(ctx, cn.cfg.redis, tk.state, keys, &pr)
+			}, attrKeys.Int(len(keys)))
+		} else {
+			err = proto.PeekInto(rctx, cn.cfg.redis, tk.state, keys, &pr)
+		}
+		looked = time.Now()
+		if !o.stepSpans(ctx) {
+			o.recordStep(ctx, SpanCacheLookup, looked.Sub(start))
+		}
+		if err == nil && pr.Gen == "" {
+			// No table state (first use of the table, or Redis lost it): make
+			// one, so that the fills of these misses have a generation.
+			err = proto.InitMeta(rctx, cn.cfg.redis, tk.meta, &pr)
+		}
+		cancel()
+		cn.redisErr(ctx, err)
+		if tok != 0 {
+			// Stores what this Peek served, once the loop below has
+			// decided it (found then holds exactly the hits).
+			defer nc.fulfill(tok, sess, tk.state, keys, &pr, nil, false) // releases the reservation if not stored
+			storeNear = func() { nc.fulfill(tok, sess, tk.state, keys, &pr, found, err == nil) }
+		}
 	}
-	looked := time.Now()
-	if !o.stepSpans(ctx) {
-		o.recordStep(ctx, SpanCacheLookup, looked.Sub(start))
-	}
-	if err == nil && pr.Gen == "" {
-		// No table state (first use of the table, or Redis lost it): make
-		// one, so that the fills of these misses have a generation.
-		err = proto.InitMeta(rctx, cn.cfg.redis, tk.meta, &pr)
-	}
-	cancel()
-	cn.redisErr(ctx, err)
 	// A fill may store only what this Peek saw: not after a Redis error,
 	// nor while the table is in quarantine (Redis lost its state lately).
 	canFill := err == nil && !cn.observe(tk.inc, pr.Incarnation)
@@ -535,13 +559,20 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		case r.Hit:
 			// An image of another row under this key (an entry edited or
 			// copied in Redis) is corrupt.
-			parts := keyParts[i]
-			row, derr := cn.memo.decode(keys[i], r.Image, func(r *rowcodec.Row) bool { return imageHasKey(r, ti, parts) })
+			var row *rowcodec.Row
+			var derr error
+			if near {
+				row = found[i] // decoded and checked when it was stored
+			} else {
+				parts := keyParts[i]
+				row, derr = cn.memo.decode(keys[i], r.Image, func(r *rowcodec.Row) bool { return imageHasKey(r, ti, parts) })
+			}
 			if derr == nil && imageMatches(row, ti) {
 				found[i] = row
 				hits++
 				continue
 			}
+			found[i] = nil
 			// An image from before a schema change, or one that does not
 			// decode: a miss, which the fill overwrites.
 			reason = missStaleSchema
@@ -558,6 +589,10 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		}
 		missing = append(missing, i)
 	}
+	if storeNear != nil {
+		storeNear()
+	}
+	c.nearHit = near && len(missing) == 0
 	cn.hits.Add(int64(hits))
 	if len(missing) == 0 {
 		return hits, ""

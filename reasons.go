@@ -25,6 +25,10 @@ const (
 	reasonNotCurrent   = "cache_not_current"    // a database-wide write under way or just ended, or no recent poll of the fence
 	reasonDriver       = "driver_not_supported" // the inner driver does not report the transaction status (not pgx)
 
+	// outcomeNearHit is the outcome of a lookup the near cache answered
+	// whole (cache_local).
+	outcomeNearHit = "near_hit"
+
 	missAbsent      = "not_in_cache"      // no entry: never read, expired, or invalidated by a write
 	missTooLarge    = "entry_too_large"   // the row's image exceeds cache_max_entry: never stored
 	missStaleSchema = "schema_changed"    // the entry was stored before a change of the table's columns

@@ -43,6 +43,7 @@ type tableInfo struct {
 	descendants []uint32
 
 	cacheable bool
+	near      bool   // served from the process's near cache too (cache_local_tables)
 	reason    string // why not, for spans and tests
 	view      bool   // a view: a write through it changes base tables it does not name
 	// userCode: the table has triggers (other than PostgreSQL's own for
@@ -479,6 +480,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		}
 	}
 	if ti.cacheable {
+		ti.near = c.c.near != nil && c.c.cfg.localSelected(ti.ident)
 		ti.selectAll = buildSelectAll(ti)
 		ti.selectOne = buildSelectOne(ti)
 	}

@@ -473,6 +473,7 @@ func (c *conn) placeIntents(parent context.Context, ts targets, token string) (m
 			continue // the database-wide target is guarded by guard itself
 		}
 		var gen string
+		t.dropNear()
 		err := cn.step(ctx, SpanCacheIntents, func(ctx context.Context) error {
 			if cn.cacheDown() {
 				return errCacheDown
@@ -481,6 +482,9 @@ func (c *conn) placeIntents(parent context.Context, ts targets, token string) (m
 			gen, err = proto.Intent(ctx, cn.cfg.redis, metaKey(t.tag), keyList(t.keys), token, cn.cfg.intentLifetime.Milliseconds(), t.tableWide)
 			return cn.redisErr(parent, err)
 		}, attrDBCollection.String(t.ti.ident.Name), attrKeys.Int(len(t.keys)), attribute.Bool("wtcache.table_wide", t.tableWide))
+		// Again now that the intent is in Redis: a fetch that read the old
+		// image before it cannot store it in a near cache (near.go).
+		t.dropNear()
 		if err != nil {
 			return gens, err
 		}
@@ -556,6 +560,7 @@ func (c *conn) release(parent context.Context, ts targets, token string, gens ma
 				}
 				return err
 			}, attrDBCollection.String(t.ti.ident.Name), attrKeys.Int(len(t.keys)), attrBumps.Int(boolInt(t.tableWide)))
+			t.dropNear()
 		}
 	}(ctx)
 }

@@ -1,0 +1,197 @@
+package wtcache
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wtcache/wtcache/internal/faultproxy"
+)
+
+// nearOpen opens a handle with the near cache on for wt_accounts and waits
+// until its tracking connection serves.
+func nearOpen(t testing.TB, e itEnv, prefix string, extra ...string) (*sql.DB, *connector) {
+	t.Helper()
+	db, c := e.open(t, prefix, append([]string{"cache_local=on", "cache_local_tables=wt_accounts"}, extra...)...)
+	if err := db.PingContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitNearServing(t, c)
+	return db, c
+}
+
+func waitNearServing(t testing.TB, c *connector) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.near == nil || !c.near.fresh(c.near.now()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the near cache never started serving")
+		}
+		c.near.want(c.near.now())
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// nearHits reads row id until the near cache answers it (a fill, a Redis
+// hit that stores it, then near hits), and fails if it never does.
+func nearWarm(t testing.TB, db *sql.DB, c *connector, id int) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		h := c.near.hits.Load()
+		var b int64
+		if err := db.QueryRow("SELECT balance FROM wt_accounts WHERE id = $1", id).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		if c.near.hits.Load() > h {
+			return
+		}
+		c.settle()
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("row %d never served from the near cache", id)
+}
+
+// TestNearServesAndWritesDrop: rows are served from the process's memory,
+// and a write through any handle of the process is read back at once by
+// every handle (G1 within the process), for every kind of write.
+func TestNearServesAndWritesDrop(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	prefix := fmt.Sprintf("near%d", time.Now().UnixNano())
+	a, ca := nearOpen(t, e, prefix)
+	b, cb := nearOpen(t, e, prefix)
+	ctx := context.Background()
+	writes := []func(id int, v int64) error{
+		func(id int, v int64) error {
+			_, err := a.ExecContext(ctx, "UPDATE wt_accounts SET balance = $1 WHERE id = $2", v, id)
+			return err
+		},
+		func(id int, v int64) error { // not by key: widened
+			_, err := a.ExecContext(ctx, "UPDATE wt_accounts SET balance = $1 WHERE owner = $2", v, fmt.Sprintf("owner %d", id))
+			return err
+		},
+		func(id int, v int64) error {
+			tx, err := a.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE wt_accounts SET balance = $1 WHERE id = $2", v, id); err != nil {
+				return err
+			}
+			return tx.Commit()
+		},
+		func(id int, v int64) error { // Invalidate after a write the cache did not see
+			if _, err := e.plain(t).ExecContext(ctx, "UPDATE wt_accounts SET balance = $1 WHERE id = $2", v, id); err != nil {
+				return err
+			}
+			return Invalidate(ctx, a, "wt_accounts", id)
+		},
+	}
+	v := int64(1000)
+	for round := 0; round < 3; round++ {
+		for wi, w := range writes {
+			id := 1 + wi
+			nearWarm(t, a, ca, id)
+			nearWarm(t, b, cb, id)
+			v++
+			if err := w(id, v); err != nil {
+				t.Fatal(err)
+			}
+			for name, db := range map[string]*sql.DB{"a": a, "b": b} {
+				if got := balance(t, db, id); got != v {
+					t.Fatalf("round %d, write %d: handle %s read %d after the write of %d returned", round, wi, name, got, v)
+				}
+			}
+		}
+	}
+	if s := ca.near.stats(); s.Hits == 0 || s.Stored == 0 {
+		t.Fatalf("near stats %+v", s)
+	}
+}
+
+// TestNearInvalidatedByRedis: a change to a row's entry made by another
+// process (here, straight in Redis) removes it from the near cache, and so
+// does FLUSHDB.
+func TestNearInvalidatedByRedis(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	prefix := fmt.Sprintf("neari%d", time.Now().UnixNano())
+	a, ca := nearOpen(t, e, prefix)
+	ctx := context.Background()
+	nearWarm(t, a, ca, 1)
+	keys, err := e.rdb.Keys(ctx, "{"+prefix+":*}:v:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("no image keys: %v %v", keys, err)
+	}
+	rows := func() int { return ca.near.stats().Rows }
+	if rows() == 0 {
+		t.Fatal("nothing in the near cache")
+	}
+	e.rdb.Del(ctx, keys...)
+	waitFor(t, time.Second, "the invalidation", func() bool { return rows() == 0 })
+	inv := ca.near.invalidations.Load()
+	if inv == 0 {
+		t.Fatal("no invalidation counted")
+	}
+}
+
+// TestNearFenceSilence: when the tracking connection goes silent, the
+// near cache stops serving within cache_local_max_stale, and serves again
+// once it answers.
+func TestNearFenceSilence(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	px, err := faultproxy.Start(e.rdb.Options().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	prefix := fmt.Sprintf("nearf%d", time.Now().UnixNano())
+	a, ca := e.openWith(t, prefix, []Option{func(c *config) { c.localAddr = px.Addr() }},
+		"cache_local=on", "cache_local_tables=wt_accounts", "cache_local_max_stale=20ms")
+	if err := a.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	waitNearServing(t, ca)
+	nearWarm(t, a, ca, 1)
+	px.Hang()
+	began := time.Now()
+	waitFor(t, time.Second, "the fence", func() bool { return !ca.near.fresh(ca.near.now()) })
+	if d := time.Since(began); d > 20*time.Millisecond+10*time.Millisecond {
+		t.Errorf("stopped serving %v after the silence began (max stale 20ms)", d)
+	}
+	h := ca.near.hits.Load()
+	balance(t, a, 1)
+	if ca.near.hits.Load() != h {
+		t.Fatal("a near hit was served while the tracking connection was silent")
+	}
+	px.Up()
+	waitNearServing(t, ca)
+	nearWarm(t, a, ca, 1)
+}
+
+// TestNearClosesEverything: Close leaves no goroutine of the near cache.
+func TestNearClosesEverything(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	before := runtime.NumGoroutine()
+	for i := 0; i < 3; i++ {
+		prefix := fmt.Sprintf("nearc%d", time.Now().UnixNano())
+		db, c := nearOpen(t, e, prefix)
+		nearWarm(t, db, c, 1)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 2*time.Second, "goroutines to end", func() bool {
+		return runtime.NumGoroutine() <= before
+	})
+	buf := make([]byte, 1<<20)
+	if s := string(buf[:runtime.Stack(buf, true)]); strings.Contains(s, "nearCache") {
+		t.Fatalf("a near cache goroutine outlived Close:\n%s", s)
+	}
+}
