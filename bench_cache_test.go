@@ -357,3 +357,106 @@ func BenchmarkHitTracing(b *testing.B) {
 		func(int) error { return scanAccount(quiet.QueryRowContext(ctx, pkSelect, 3)) },
 		func(int) error { return scanAccount(traced.QueryRowContext(ctx, pkSelect, 3)) })
 }
+
+// nearReady reads row id through db until the near cache of c answers it.
+func nearReady(b *testing.B, db *sql.DB, c driver.Connector, id int) {
+	b.Helper()
+	ctx := context.Background()
+	for i := 0; i < 2000; i++ {
+		s, _ := wtcache.StatsOf(c)
+		if err := scanAccount(db.QueryRowContext(ctx, pkSelect, id)); err != nil {
+			b.Fatal(err)
+		}
+		if s2, _ := wtcache.StatsOf(c); s2.Near.Hits > s.Near.Hits {
+			return
+		}
+		wtcache.Settle(c)
+		time.Sleep(time.Millisecond)
+	}
+	b.Fatal("the near cache never answered")
+}
+
+// BenchmarkNearHit: a near hit (cache_local=on) beside plain pgx's
+// primary-key SELECT (the baseline), a Redis hit of the same row through a
+// handle without the near cache, and a bare GET of the entry, in one loop:
+// near/pgx, redis-hit/pgx, get/pgx, and near/redis-hit.
+func BenchmarkNearHit(b *testing.B) {
+	plain, db, rdb, c := benchSetup(b, "cache_local=on", "cache_local_tables=wt_bench_accounts")
+	env := requireIntegration(b)
+	far, fc, _ := openCachedDSN(b, env)
+	far.SetMaxOpenConns(1)
+	ctx := context.Background()
+	nearReady(b, db, c, 3)
+	if err := scanAccount(far.QueryRowContext(ctx, pkSelect, 3)); err != nil {
+		b.Fatal(err)
+	}
+	wtcache.Settle(fc)
+	key := entryKey(b, rdb, 3)
+	ops := []func() error{
+		func() error { return scanAccount(plain.QueryRowContext(ctx, pkSelect, 3)) },
+		func() error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 3)) },
+		func() error { return scanAccount(far.QueryRowContext(ctx, pkSelect, 3)) },
+		func() error { _, err := rdb.Get(ctx, key).Bytes(); return err },
+	}
+	s0, _ := wtcache.StatsOf(c)
+	benchRotation(b, func() {}, ops, func(b *testing.B, tot []time.Duration) {
+		b.ReportMetric(float64(tot[1])/float64(tot[0]), "near/pgx")
+		b.ReportMetric(float64(tot[2])/float64(tot[0]), "redis-hit/pgx")
+		b.ReportMetric(float64(tot[3])/float64(tot[0]), "get/pgx")
+		b.ReportMetric(float64(tot[1])/float64(tot[2]), "near/redis-hit")
+	})
+	if s, _ := wtcache.StatsOf(c); s.Near.Hits == s0.Near.Hits {
+		b.Fatal("no near hit was measured")
+	}
+}
+
+// BenchmarkNearHitParallel: throughput of near hits against Redis hits,
+// each with four goroutines (and four connections), one after the other
+// in alternating blocks: near-rate/redis-rate.
+func BenchmarkNearHitParallel(b *testing.B) {
+	_, db, _, c := benchSetup(b, "cache_local=on", "cache_local_tables=wt_bench_accounts")
+	env := requireIntegration(b)
+	far, fc, _ := openCachedDSN(b, env)
+	ctx := context.Background()
+	for _, d := range []*sql.DB{db, far} {
+		d.SetMaxOpenConns(4)
+		d.SetMaxIdleConns(4)
+	}
+	for id := 1; id <= 64; id++ {
+		nearReady(b, db, c, id)
+		if err := scanAccount(far.QueryRowContext(ctx, pkSelect, id)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wtcache.Settle(fc)
+	run := func(d *sql.DB, n int) time.Duration {
+		t0 := time.Now()
+		errs := make(chan error, 4)
+		for g := 0; g < 4; g++ {
+			go func(g int) {
+				var err error
+				for i := 0; i < n && err == nil; i++ {
+					err = scanAccount(d.QueryRowContext(ctx, pkSelect, 1+(g*16+i)%64))
+				}
+				errs <- err
+			}(g)
+		}
+		for g := 0; g < 4; g++ {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(t0)
+	}
+	var near, redisT time.Duration
+	var ops int
+	const block = 200
+	for b.Loop() {
+		near += run(db, block)
+		redisT += run(far, block)
+		ops += 4 * block
+	}
+	b.ReportMetric(float64(redisT)/float64(near), "near-rate/redis-rate")
+	b.ReportMetric(float64(ops)/near.Seconds(), "near-hits/s")
+	b.ReportMetric(float64(ops)/redisT.Seconds(), "redis-hits/s")
+}

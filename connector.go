@@ -72,8 +72,9 @@ type connector struct {
 	memo     *decodeMemo
 	near     *nearCache // cache_local=on; nil otherwise
 	nearOnce sync.Once
-	bg       sync.WaitGroup // fills and other work that outlives a call
-	rep      sync.WaitGroup // the repair loop
+	nearPtr  atomic.Pointer[nearCache] // near, for readers not ordered after the first connection (stats)
+	bg       sync.WaitGroup            // fills and other work that outlives a call
+	rep      sync.WaitGroup            // the repair loop
 
 	hits            atomic.Int64 // rows served from Redis
 	misses          atomic.Int64 // rows of a lookup read from PostgreSQL
@@ -383,7 +384,11 @@ func (c *connector) startNear() {
 		return
 	}
 	c.near = n
+	c.nearPtr.Store(n)
 }
+
+// nearNow returns the near cache once the first connection started it.
+func (c *connector) nearNow() *nearCache { return c.nearPtr.Load() }
 
 func (c *connector) stopNear() {
 	c.nearOnce.Do(func() {}) // a connector closed before its first connection starts nothing

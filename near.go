@@ -138,6 +138,10 @@ type nearCache struct {
 	tok     atomic.Uint64
 	demand  atomic.Int64 // ns since base of the last lookup that wanted the near cache
 
+	// brokenFence serves without the heartbeat's proof; only tests set
+	// it, to show that the checker catches a near cache without a fence.
+	brokenFence atomic.Bool
+
 	hits, invalidations, trips, stored, evicted atomic.Int64
 	beatRTT                                     atomic.Int64 // ns, last heartbeat round trip
 
@@ -199,6 +203,9 @@ func (n *nearCache) now() int64 { return int64(time.Since(n.base)) }
 // fresh reports whether near hits may be served now: the tracking
 // connection is known good and answered a heartbeat sent within maxStale.
 func (n *nearCache) fresh(now int64) bool {
+	if n.brokenFence.Load() {
+		return true
+	}
 	return n.session.Load() != 0 && now-n.acked.Load() <= int64(n.maxStale)
 }
 

@@ -22,6 +22,9 @@ type Stats struct {
 	// MissReasons counts Misses by reason (not_in_cache, entry_too_large,
 	// schema_changed, corrupt_entry, cache_not_current, cache_error).
 	MissReasons map[string]int64
+	// Near is what the near cache did (cache_local=on; zero otherwise).
+	// Its hits are counted in Hits too.
+	Near NearStats
 }
 
 // StatsOf returns the counters of a connector made by [NewConnector]. ok is
@@ -32,7 +35,12 @@ func StatsOf(c driver.Connector) (s Stats, ok bool) {
 		return Stats{}, false
 	}
 	by, miss := cn.reasons.snapshot()
+	var near NearStats
+	if n := cn.nearNow(); n != nil {
+		near = n.stats()
+	}
 	return Stats{
+		Near:            near,
 		BypassReasons:   by,
 		MissReasons:     miss,
 		Hits:            cn.hits.Load(),
