@@ -9,14 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9/push"
+
 	"github.com/wtcache/wtcache/internal/faultproxy"
+	"github.com/wtcache/wtcache/internal/proto"
+	"github.com/wtcache/wtcache/internal/rowcodec"
 )
 
 // nearOpen opens a handle with the near cache on for wt_accounts and waits
 // until its tracking connection serves.
 func nearOpen(t testing.TB, e itEnv, prefix string, extra ...string) (*sql.DB, *connector) {
 	t.Helper()
-	db, c := e.open(t, prefix, append([]string{"cache_local=on", "cache_local_tables=wt_accounts"}, extra...)...)
+	return nearOpenWith(t, e, prefix, nil, extra...)
+}
+
+func nearOpenWith(t testing.TB, e itEnv, prefix string, opts []Option, extra ...string) (*sql.DB, *connector) {
+	t.Helper()
+	db, c := e.openWith(t, prefix, opts, append([]string{"cache_local=on", "cache_local_tables=wt_accounts"}, extra...)...)
 	if err := db.PingContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +70,19 @@ func nearWarm(t testing.TB, db *sql.DB, c *connector, id int) {
 func TestNearServesAndWritesDrop(t *testing.T) {
 	e := needServices(t)
 	setupAccounts(t, e)
+	// The tracking connections are slow (30 ms each way) and the bound
+	// loose: only the drops a write makes before it returns can keep the
+	// other handle from serving the old row.
+	px, err := faultproxy.Start(e.rdb.Options().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	px.SetLatency(30 * time.Millisecond)
+	slow := []Option{func(c *config) { c.localAddr = px.Addr() }}
 	prefix := fmt.Sprintf("near%d", time.Now().UnixNano())
-	a, ca := nearOpen(t, e, prefix)
-	b, cb := nearOpen(t, e, prefix)
+	a, ca := nearOpenWith(t, e, prefix, slow, "cache_local_max_stale=2s")
+	b, cb := nearOpenWith(t, e, prefix, slow, "cache_local_max_stale=2s")
 	ctx := context.Background()
 	writes := []func(id int, v int64) error{
 		func(id int, v int64) error {
@@ -193,5 +212,89 @@ func TestNearClosesEverything(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	if s := string(buf[:runtime.Stack(buf, true)]); strings.Contains(s, "nearCache") {
 		t.Fatalf("a near cache goroutine outlived Close:\n%s", s)
+	}
+}
+
+// TestNearReservations: a fetch stores its rows only if nothing touched
+// them between the reservation (before the MGET) and the reply: a local
+// write, an invalidation from Redis, a new tracking connection.
+func TestNearReservations(t *testing.T) {
+	const state, k = "{p:d:s.t}:g", "{p:d:s.t}:r:1"
+	row := &rowcodec.Row{}
+	pr := func() *proto.PeekResult {
+		return &proto.PeekResult{Gen: "g1", Incarnation: "i", Seq: "1", Rows: []proto.PeekRow{{Hit: true, Image: "img"}}}
+	}
+	cases := map[string]func(n *nearCache){
+		"nothing":           func(*nearCache) {},
+		"local write":       func(n *nearCache) { nearDrop([]string{k}) },
+		"invalidated image": func(n *nearCache) { n.invalidate("{p:d:s.t}:v:1") },
+		"invalidated state": func(n *nearCache) { n.invalidate(state) },
+		"FLUSHDB": func(n *nearCache) {
+			_ = invalidateHandler{n}.HandlePushNotification(context.Background(), push.NotificationHandlerContext{}, []any{"invalidate", nil})
+		},
+		"new connection":      func(n *nearCache) { n.connGen.Add(1); n.lose("test"); n.answered(n.connGen.Load(), n.now()) },
+		"table-wide local op": func(n *nearCache) { nearDrop(nil, state) },
+	}
+	for name, between := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := newNearCache("p", 1<<20, time.Second, func(s string) string { return s })
+			nearRegister(n)
+			defer nearUnregister(n)
+			n.connGen.Store(1)
+			n.answered(1, n.now())
+			tok, sess := n.reserve(state, []string{k})
+			if tok == 0 {
+				t.Fatal("no reservation while serving")
+			}
+			between(n)
+			n.fulfill(tok, sess, state, []string{k}, pr(), []*rowcodec.Row{row}, true)
+			p := &proto.PeekResult{Rows: make([]proto.PeekRow, 1)}
+			got := n.peek(state, "", []string{k}, p, make([]*rowcodec.Row, 1))
+			if want := name == "nothing"; got != want {
+				t.Fatalf("served %v, want %v", got, want)
+			}
+			for i := range n.shards {
+				if len(n.shards[i].pend) != 0 {
+					t.Fatalf("a reservation outlived its fetch")
+				}
+			}
+		})
+	}
+}
+
+// TestNearEntryLifetime: an entry is served only under the generation and
+// epoch it was a hit under, only while the fence holds, and the cache stays
+// within its size.
+func TestNearEntryLifetime(t *testing.T) {
+	const state = "{p:d:s.t}:g"
+	n := newNearCache("p", 16*4096, 20*time.Millisecond, func(s string) string { return s })
+	n.connGen.Store(1)
+	n.answered(1, n.now())
+	store := func(k, gen, epoch string) {
+		tok, sess := n.reserve(state, []string{k})
+		p := &proto.PeekResult{Gen: gen, Epoch: epoch, Rows: []proto.PeekRow{{Hit: true, Image: strings.Repeat("x", 1000)}}}
+		n.fulfill(tok, sess, state, []string{k}, p, []*rowcodec.Row{{}}, true)
+	}
+	serves := func(k, epoch string) bool {
+		return n.peek(state, epoch, []string{k}, &proto.PeekResult{Rows: make([]proto.PeekRow, 1)}, make([]*rowcodec.Row, 1))
+	}
+	store("{p:d:s.t}:r:1", "g1", "e1")
+	if !serves("{p:d:s.t}:r:1", "e1") || serves("{p:d:s.t}:r:1", "e2") {
+		t.Fatal("epoch not respected")
+	}
+	store("{p:d:s.t}:r:2", "g2", "e1") // the table's generation moved
+	if serves("{p:d:s.t}:r:1", "e1") || !serves("{p:d:s.t}:r:2", "e1") {
+		t.Fatal("generation not respected")
+	}
+	time.Sleep(30 * time.Millisecond) // no heartbeat answered since
+	if serves("{p:d:s.t}:r:2", "e1") {
+		t.Fatal("served after the fence lapsed")
+	}
+	for i := 0; i < 2000; i++ {
+		n.answered(1, n.now())
+		store(fmt.Sprintf("{p:d:s.t}:r:%d", i), "g2", "e1")
+	}
+	if s := n.stats(); s.Bytes > 16*4096 || s.Evicted == 0 {
+		t.Fatalf("size not bounded: %+v", s)
 	}
 }
