@@ -298,3 +298,32 @@ func TestNearEntryLifetime(t *testing.T) {
 		t.Fatalf("size not bounded: %+v", s)
 	}
 }
+
+// TestNearTelemetry: a near hit is an outcome of its own on the
+// operation's span and in wtcache.operations; the near cache's counters
+// are metrics.
+func TestNearTelemetry(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	r := newRig()
+	db, c := e.openWith(t, "", r.opts, "cache_local=on", "cache_local_tables=wt_accounts")
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	waitNearServing(t, c)
+	nearWarm(t, db, c, 1)
+	r.reset()
+	balance(t, db, 1)
+	if got := r.tree(t, "SELECT wt_accounts", attrOutcome); !strings.Contains(got, "wtcache.outcome=near_hit") || strings.Contains(got, SpanCacheLookup) {
+		t.Fatalf("span of a near hit:\n%s", got)
+	}
+	if n := r.counter(t, "wtcache.operations", map[string]string{"wtcache.outcome": "near_hit"}); n < 2 {
+		t.Fatalf("wtcache.operations near_hit = %d", n)
+	}
+	if n := r.counter(t, "wtcache.near.hits", nil); n < 2 {
+		t.Fatalf("wtcache.near.hits = %d", n)
+	}
+	keys, _ := e.rdb.Keys(context.Background(), "{"+c.cfg.prefix+":*").Result()
+	e.rdb.Del(context.Background(), keys...)
+	waitFor(t, time.Second, "the flush", func() bool { return r.counter(t, "wtcache.near.invalidations", nil) > 0 })
+}

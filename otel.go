@@ -137,7 +137,22 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 	feedBumps, _ := m.Int64ObservableCounter("wtcache.feed.generation_bumps", metric.WithDescription("change feed: table generations this process's follower moved (TRUNCATE, schema changes, large transactions)"))
 	feedTakeovers, _ := m.Int64ObservableCounter("wtcache.feed.takeovers", metric.WithDescription("change feed: times this process became the follower"))
 	feedFresh, _ := m.Int64ObservableGauge("wtcache.feed.fresh", metric.WithDescription("change feed: 1 while the follower's claim holds and hits may be served, else 0"))
+	nearHits, _ := m.Int64ObservableCounter("wtcache.near.hits", metric.WithDescription("near cache (cache_local): rows served from the process's memory"))
+	nearInv, _ := m.Int64ObservableCounter("wtcache.near.invalidations", metric.WithDescription("near cache: keys Redis reported changed on the tracking connection"))
+	nearTrips, _ := m.Int64ObservableCounter("wtcache.near.fence_trips", metric.WithDescription("near cache: times the tracking connection was lost, replaced or fell silent and everything was dropped"))
+	nearServing, _ := m.Int64ObservableGauge("wtcache.near.serving", metric.WithDescription("near cache: 1 while its fence holds and near hits may be served, else 0"))
+	nearDelay, _ := m.Float64ObservableGauge("wtcache.near.invalidation_delay", metric.WithUnit("s"), metric.WithDescription("near cache: round trip of the last heartbeat on the tracking connection, the bound on how late an invalidation arrives"))
+	nearBytes, _ := m.Int64ObservableGauge("wtcache.near.bytes", metric.WithUnit("By"), metric.WithDescription("near cache: estimated memory held (bounded by cache_local_size)"))
 	t.registered, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if n := cn.nearNow(); n != nil {
+			s := n.stats()
+			o.ObserveInt64(nearHits, s.Hits)
+			o.ObserveInt64(nearInv, s.Invalidations)
+			o.ObserveInt64(nearTrips, s.FenceTrips)
+			o.ObserveInt64(nearServing, int64(boolInt(s.Serving)))
+			o.ObserveFloat64(nearDelay, time.Duration(n.beatRTT.Load()).Seconds())
+			o.ObserveInt64(nearBytes, s.Bytes)
+		}
 		if cn.cfg.feed {
 			f := &cn.feed
 			leader := f.leader.Load()
@@ -162,7 +177,8 @@ func newTelemetry(cfg *config, cn *connector) *telemetry {
 			return true
 		})
 		return nil
-	}, dirty, intents, ops, up, outages, feedLag, feedLagBytes, feedApplied, feedBumps, feedTakeovers, feedFresh)
+	}, dirty, intents, ops, up, outages, feedLag, feedLagBytes, feedApplied, feedBumps, feedTakeovers, feedFresh,
+		nearHits, nearInv, nearTrips, nearServing, nearDelay, nearBytes)
 	return t
 }
 
