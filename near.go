@@ -132,8 +132,8 @@ type nearCache struct {
 	// smu orders session changes: a heartbeat's answer must not revive a
 	// connection that a reconnect has replaced meanwhile.
 	smu     sync.Mutex
-	connGen atomic.Uint64 // tracking connections made
-	session atomic.Uint64 // connGen of the connection while it is known good; 0 otherwise
+	connGen atomic.Uint64 // the epoch: moves at every new tracking connection and every loss
+	session atomic.Uint64 // connGen while the tracking connection is known good; 0 otherwise
 	acked   atomic.Int64  // ns since base at which the last answered heartbeat was sent
 	tok     atomic.Uint64
 	demand  atomic.Int64 // ns since base of the last lookup that wanted the near cache
@@ -390,13 +390,25 @@ func (n *nearCache) invalidate(key string) {
 }
 
 // lose ends the current tracking session: nothing is served or stored
-// until a heartbeat comes back on a new connection.
+// until a heartbeat sent after it comes back.
 func (n *nearCache) lose(reason string) {
 	n.smu.Lock()
-	was := n.session.Swap(0)
+	was := n.loseLocked()
+	n.smu.Unlock()
+	n.tripped(was, reason)
+}
+
+// loseLocked empties the cache and starts a new epoch: heartbeats sent
+// before are ignored, and fetches reserved before store nothing.
+func (n *nearCache) loseLocked() (was uint64) {
+	n.connGen.Add(1)
+	was = n.session.Swap(0)
 	n.acked.Store(0)
 	n.flush()
-	n.smu.Unlock()
+	return was
+}
+
+func (n *nearCache) tripped(was uint64, reason string) {
 	if was != 0 {
 		n.trips.Add(1)
 		if n.onTrip != nil {
@@ -407,12 +419,28 @@ func (n *nearCache) lose(reason string) {
 
 // answered records a heartbeat's answer: gen is the tracking connection
 // it was sent on, sent its send time.
+//
+// An answer that ends a silence longer than maxStale ends the session
+// instead: whatever Redis said meanwhile may not have arrived (a connection
+// that went silent and came back), so everything is dropped, and the next
+// heartbeat's answer starts serving again.
 func (n *nearCache) answered(gen uint64, sent int64) {
 	n.smu.Lock()
-	defer n.smu.Unlock()
 	if gen != n.connGen.Load() {
-		return // sent on a connection since replaced
+		n.smu.Unlock()
+		return // sent before the connection was replaced or the cache emptied
 	}
+	if n.session.Load() != 0 && n.now()-n.acked.Load() > int64(n.maxStale) {
+		was := n.loseLocked()
+		n.smu.Unlock()
+		if n.now()-n.demand.Load() < int64(nearDemandWindow) {
+			// Not counted while nothing wanted the near cache: the
+			// heartbeat is slow then, and every answer ends a "silence".
+			n.tripped(was, "tracking connection silent for longer than cache_local_max_stale")
+		}
+		return
+	}
+	defer n.smu.Unlock()
 	n.session.Store(gen)
 	if sent > n.acked.Load() {
 		n.acked.Store(sent)
@@ -490,9 +518,6 @@ func (n *nearCache) start(rdb redis.UniversalClient, addr string) error {
 			}
 		}
 		// A new connection: what the old one would have said is lost.
-		n.smu.Lock()
-		n.connGen.Add(1)
-		n.smu.Unlock()
 		n.lose("tracking connection replaced")
 		hello, err := cn.Do(ctx, "hello").Result()
 		if err != nil {

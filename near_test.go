@@ -290,8 +290,15 @@ func TestNearEntryLifetime(t *testing.T) {
 	if serves("{p:d:s.t}:r:2", "e1") {
 		t.Fatal("served after the fence lapsed")
 	}
+	// The answer that ends the silence empties the cache; the next one
+	// serves again.
+	n.answered(n.connGen.Load(), n.now())
+	if n.stats().Rows != 0 || n.fresh(n.now()) {
+		t.Fatal("a silence longer than the bound did not empty the cache")
+	}
+	n.answered(n.connGen.Load(), n.now())
 	for i := 0; i < 2000; i++ {
-		n.answered(1, n.now())
+		n.answered(n.connGen.Load(), n.now())
 		store(fmt.Sprintf("{p:d:s.t}:r:%d", i), "g2", "e1")
 	}
 	if s := n.stats(); s.Bytes > 16*4096 || s.Evicted == 0 {
