@@ -224,20 +224,20 @@ func (n *nearCache) want(now int64) {
 }
 
 // peek answers a lookup of keys of the table whose state key is state
-// from the near cache: all of them or none. It fills pr as PeekInto would
-// have, and rows with the decoded images.
-func (n *nearCache) peek(state, epoch string, keys []string, pr *proto.PeekResult, rows []*rowcodec.Row) bool {
+// from the near cache: all of them or none. It sets rows to the decoded
+// images (shared, never modified) and returns the table's incarnation.
+func (n *nearCache) peek(state, epoch string, keys []string, rows []*rowcodec.Row) (inc string, ok bool) {
 	now := n.now()
 	n.want(now)
 	if !n.fresh(now) {
-		return false
+		return "", false
 	}
 	sh := n.shard(state)
 	sh.mu.RLock()
 	st := sh.states[state]
 	sh.mu.RUnlock()
 	if st == nil {
-		return false
+		return "", false
 	}
 	for i, k := range keys {
 		sh := n.shard(k)
@@ -246,16 +246,11 @@ func (n *nearCache) peek(state, epoch string, keys []string, pr *proto.PeekResul
 		sh.mu.RUnlock()
 		if e == nil || e.gen != st.gen || e.epoch != epoch {
 			clear(rows[:i])
-			return false
+			return "", false
 		}
 		rows[i] = e.row
 	}
-	for i := range keys {
-		pr.Rows[i] = proto.PeekRow{Hit: true}
-	}
-	pr.Gen, pr.Incarnation, pr.Seq = st.gen, st.inc, st.seq
-	n.hits.Add(int64(len(keys)))
-	return true
+	return st.inc, true
 }
 
 // reserve marks keys and the state as being fetched, before the MGET is

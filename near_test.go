@@ -248,8 +248,7 @@ func TestNearReservations(t *testing.T) {
 			}
 			between(n)
 			n.fulfill(tok, sess, state, []string{k}, pr(), []*rowcodec.Row{row}, true)
-			p := &proto.PeekResult{Rows: make([]proto.PeekRow, 1)}
-			got := n.peek(state, "", []string{k}, p, make([]*rowcodec.Row, 1))
+			_, got := n.peek(state, "", []string{k}, make([]*rowcodec.Row, 1))
 			if want := name == "nothing"; got != want {
 				t.Fatalf("served %v, want %v", got, want)
 			}
@@ -276,7 +275,8 @@ func TestNearEntryLifetime(t *testing.T) {
 		n.fulfill(tok, sess, state, []string{k}, p, []*rowcodec.Row{{}}, true)
 	}
 	serves := func(k, epoch string) bool {
-		return n.peek(state, epoch, []string{k}, &proto.PeekResult{Rows: make([]proto.PeekRow, 1)}, make([]*rowcodec.Row, 1))
+		_, ok := n.peek(state, epoch, []string{k}, make([]*rowcodec.Row, 1))
+		return ok
 	}
 	store("{p:d:s.t}:r:1", "g1", "e1")
 	if !serves("{p:d:s.t}:r:1", "e1") || serves("{p:d:s.t}:r:1", "e2") {

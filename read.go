@@ -257,7 +257,21 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 			return nil, false
 		}
 	}
-	base := make([]string, len(b.ti.pk))
+	var base []string
+	var one [][]string
+	if b.multi < 0 && len(b.ti.pk) <= 4 {
+		// One key (the common lookup): its parts and the slice that
+		// holds them in one allocation.
+		kb := &struct {
+			outer [1][]string
+			parts [4]string
+		}{}
+		base = kb.parts[:len(b.ti.pk)]
+		kb.outer[0] = base
+		one = kb.outer[:]
+	} else {
+		base = make([]string, len(b.ti.pk))
+	}
 	for pos, pi := range b.eq {
 		if pi < 0 {
 			continue
@@ -269,6 +283,9 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 		base[pos] = s
 	}
 	if b.multi < 0 {
+		if one != nil {
+			return one, true
+		}
 		return [][]string{base}, true
 	}
 	var pred *recognize.Pred
@@ -464,8 +481,7 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 // only if nothing moved in Redis since the Peek (see internal/proto).
 func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, bypass string) {
 	cn := c.c
-	pr := proto.PeekResult{Rows: make([]proto.PeekRow, len(keys))}
-	var storeNear func()
+	c.nearHit = false
 	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
 	start := time.Now()
 	if !dv.serves(start) || c.sess.catalogs != cn.catalogs.Load() {
@@ -484,17 +500,33 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		epoch, ok = c.renderedEpoch(epoch)
 		epochKnown = epochKnown && ok
 	}
-	pr.Epoch = epoch
-	// The near cache answers the whole lookup or none of it (near.go);
-	// either way the checks below are the same as for a Redis hit.
 	var nc *nearCache
 	if ti.near {
 		nc = cn.near
 	}
-	near := nc != nil && nc.peek(tk.state, epoch, keys, &pr, found)
+	if nc != nil {
+		// The near cache answers the whole lookup or none of it
+		// (near.go), under the same conditions as a Redis hit below.
+		if inc, ok := nc.peek(tk.state, epoch, keys, found); ok {
+			ok = dv.serves(start) && !cn.fenceDirty.Load() && (fv == nil || fv.fresh(start)) &&
+				epochKnown && !dv.locked && !cn.observe(tk.inc, inc)
+			for i := 0; ok && i < len(keys); i++ {
+				ok = imageMatches(found[i], ti)
+			}
+			if ok {
+				nc.hits.Add(int64(len(keys)))
+				cn.hits.Add(int64(len(keys)))
+				c.nearHit = true
+				return len(keys), ""
+			}
+			clear(found) // asked of Redis, which says why
+		}
+	}
+	pr := proto.PeekResult{Epoch: epoch, Rows: make([]proto.PeekRow, len(keys))}
+	var storeNear func()
 	var err error
 	looked := start
-	if !near {
+	{
 		var tok, sess uint64
 		if nc != nil {
 			tok, sess = nc.reserve(tk.state, keys) // before the MGET is sent
@@ -559,20 +591,13 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		case r.Hit:
 			// An image of another row under this key (an entry edited or
 			// copied in Redis) is corrupt.
-			var row *rowcodec.Row
-			var derr error
-			if near {
-				row = found[i] // decoded and checked when it was stored
-			} else {
-				parts := keyParts[i]
-				row, derr = cn.memo.decode(keys[i], r.Image, func(r *rowcodec.Row) bool { return imageHasKey(r, ti, parts) })
-			}
+			parts := keyParts[i]
+			row, derr := cn.memo.decode(keys[i], r.Image, func(r *rowcodec.Row) bool { return imageHasKey(r, ti, parts) })
 			if derr == nil && imageMatches(row, ti) {
 				found[i] = row
 				hits++
 				continue
 			}
-			found[i] = nil
 			// An image from before a schema change, or one that does not
 			// decode: a miss, which the fill overwrites.
 			reason = missStaleSchema
@@ -592,7 +617,6 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	if storeNear != nil {
 		storeNear()
 	}
-	c.nearHit = near && len(missing) == 0
 	cn.hits.Add(int64(hits))
 	if len(missing) == 0 {
 		return hits, ""
