@@ -75,12 +75,16 @@ func unreachable(parent context.Context, err error) bool {
 		// Redis answered. Replies that mean it cannot serve now count as
 		// down; every other reply (a script error, WRONGTYPE) is an answer.
 		msg := re.Error()
-		for _, p := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY"} {
+		// A wrong password or a missing permission (NOAUTH, WRONGPASS,
+		// NOPERM) is a cache this process cannot use: down too, so that
+		// the metric, the span and the log say so (the probe keeps asking).
+		for _, p := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM"} {
 			if strings.HasPrefix(msg, p) {
 				return true
 			}
 		}
-		return false
+		// A script's command refused by the ACL.
+		return strings.Contains(msg, "can't run this command")
 	}
 	return true // network errors, timeouts, EOF, pool timeouts
 }

@@ -72,6 +72,7 @@ type connector struct {
 	memo     *decodeMemo
 	near     *nearCache // cache_local=on; nil otherwise
 	nearOnce sync.Once
+	checked  atomic.Bool               // cache_check passed once
 	nearPtr  atomic.Pointer[nearCache] // near, for readers not ordered after the first connection (stats)
 	bg       sync.WaitGroup            // fills and other work that outlives a call
 	rep      sync.WaitGroup            // the repair loop
@@ -247,6 +248,13 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	ic, err := c.inner.Connect(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if c.cfg.check && !c.checked.Load() {
+		if err := c.checkRedis(ctx); err != nil {
+			_ = ic.Close()
+			return nil, err
+		}
+		c.checked.Store(true)
 	}
 	c.nearOnce.Do(c.startNear)
 	cn := newConn(ic, c)

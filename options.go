@@ -41,7 +41,9 @@ type config struct {
 	timeout  time.Duration // per Redis operation
 	// redisInsecure allows skip_verify in cache_redis (TLS without
 	// checking the server's certificate): cache_redis_insecure=true.
-	redisInsecure  bool
+	redisInsecure bool
+	// check: cache_check=on, every command tried at the first connection.
+	check          bool
 	schemaRefresh  time.Duration
 	intentLifetime time.Duration
 	maxEntry       int
@@ -227,4 +229,12 @@ func WithLocalCache(l LocalCache) Option {
 			c.localMaxStale = l.MaxStale
 		}
 	}
+}
+
+// WithRedisCheck makes the first connection of a handle try every Redis
+// command wtcache uses (cache_check=on): a wrong password, a missing ACL
+// permission or an unreachable Redis fails it with ErrCacheUnavailable
+// instead of surfacing at the first write. Default: off.
+func WithRedisCheck(on bool) Option {
+	return func(c *config) { c.check = on }
 }

@@ -227,6 +227,17 @@ func init() {
 		c.redisInsecure, err = strconv.ParseBool(v)
 		return err
 	}
+	params["cache_check"] = func(c *config, v string) error {
+		switch strings.ToLower(v) {
+		case "on", "true", "1":
+			c.check = true
+		case "off", "false", "0":
+			c.check = false
+		default:
+			return fmt.Errorf("%q is neither on nor off", v)
+		}
+		return nil
+	}
 	params["cache_local"] = func(c *config, v string) error {
 		switch strings.ToLower(v) {
 		case "on", "true", "1":

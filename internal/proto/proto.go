@@ -363,3 +363,22 @@ func DBLock(ctx context.Context, rdb redis.Scripter, key, token string, lifetime
 func DBRelease(ctx context.Context, rdb redis.Scripter, key, token string, catalog bool) error {
 	return dbReleaseScript.Run(ctx, rdb, []string{key}, token, NewToken(), boolArg(catalog), NewToken()).Err()
 }
+
+// CheckAccess sends every command wtcache uses, from Go and from its
+// scripts, touching only keys under the hash tag tag: a missing ACL
+// permission, a wrong password or an unreachable server is an error.
+func CheckAccess(ctx context.Context, rdb redis.UniversalClient, tag string) error {
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	if err := rdb.MGet(ctx, tag+":a", tag+":b").Err(); err != nil {
+		return err
+	}
+	if err := rdb.Scan(ctx, 0, tag+":*", 1).Err(); err != nil {
+		return err
+	}
+	if err := LoadScripts(ctx, rdb); err != nil {
+		return err
+	}
+	return checkScript.Run(ctx, rdb, []string{tag + ":s", tag + ":h"}).Err()
+}

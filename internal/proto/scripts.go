@@ -507,3 +507,22 @@ redis.call('HSET', KEYS[1], 'e', ARGV[2])
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'c', ARGV[4]) end
 return 1
 `)
+
+// checkScript calls every command the other scripts call, on two scratch
+// keys of the caller's namespace, and leaves nothing behind.
+var checkScript = redis.NewScript(`
+redis.call('TIME')
+redis.call('SET', KEYS[1], '1', 'PX', 1000)
+redis.call('GET', KEYS[1])
+redis.call('PTTL', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], 1000)
+redis.call('TYPE', KEYS[1])
+redis.call('EXISTS', KEYS[1])
+redis.call('HSET', KEYS[2], 'f', '1')
+redis.call('HINCRBY', KEYS[2], 'n', 1)
+redis.call('HGET', KEYS[2], 'f')
+redis.call('HGETALL', KEYS[2])
+redis.call('HDEL', KEYS[2], 'f')
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`)
