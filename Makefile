@@ -103,11 +103,14 @@ diff-long:
 	WTCACHE_DIFF_LONG=1 $(GO) test -count=1 -run 'TestDifferentialWorkload' -timeout 60m -v .
 
 # Short fuzzing runs (their seed corpora run with every go test): the DSN
-# parser, the key encoder, the row decoder and the recognizer, FUZZTIME each.
+# parser, the key encoder, the row decoder (alone, and any bytes standing as
+# an entry in Redis: FuzzCorruptEntry, which needs the WTCACHE_TEST_*
+# services) and the recognizer, FUZZTIME each.
 FUZZTIME ?= 10s
 .PHONY: fuzz-short
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./internal/dsn
 	$(GO) test -run '^$$' -fuzz '^FuzzKeyEncoding$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/rowcodec
+	$(GO) test -run '^$$' -fuzz '^FuzzCorruptEntry$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./internal/recognize
