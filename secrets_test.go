@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // TestSecretsNeverShown puts a known secret in every position a DSN can
@@ -93,5 +95,91 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	if len(outputs) < 20 {
 		t.Fatalf("only %d outputs were checked", len(outputs))
+	}
+}
+
+// TestSecretsNotInTelemetry: with a known secret as the PostgreSQL
+// password and as the Redis password (Redis refusing it, and Redis not
+// there at all), reads, writes under both policies and transactions run
+// with a recording tracer, a metric reader and a logger; no span name,
+// attribute, status or event, no metric attribute, no log record and no
+// error carries the secret.
+func TestSecretsNotInTelemetry(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	const secret = "Zq7sEcReT9"
+	u, _ := url.Parse(e.dbURL)
+	u.User = url.UserPassword(u.User.Username(), secret) // trust auth: accepted, unused
+	redisHost := e.rdb.Options().Addr
+	for name, ru := range map[string]string{
+		"wrong password": "redis://nosuchuser:" + secret + "@" + redisHost + "/15",
+		"refused":        "redis://app:" + secret + "@" + closedAddr(t) + "/0",
+	} {
+		for _, policy := range []string{"fail", "fallback"} {
+			t.Run(name+" "+policy, func(t *testing.T) {
+				r := newRig()
+				var logs syncBuffer
+				opts := append(r.opts, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+				dsn := u.String() + "&cache_timeout=100ms&cache_failure=" + policy + "&cache_redis=" + url.QueryEscape(ru)
+				c, err := (&wtDriver{opts: opts}).openConnector(dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				db := sql.OpenDB(c)
+				defer db.Close()
+				var errs []string
+				note := func(err error) {
+					if err != nil {
+						errs = append(errs, err.Error())
+					}
+				}
+				ctx := context.Background()
+				for i := 0; i < 3; i++ {
+					var b int64
+					note(db.QueryRowContext(ctx, "SELECT balance FROM wt_accounts WHERE id = $1", 1).Scan(&b))
+					_, err := db.ExecContext(ctx, "UPDATE wt_accounts SET balance = balance WHERE id = $1", 1)
+					note(err)
+					if tx, err := db.BeginTx(ctx, nil); err == nil {
+						_, err = tx.ExecContext(ctx, "UPDATE wt_accounts SET balance = balance WHERE id = 2")
+						note(err)
+						note(tx.Commit())
+					}
+					note(Invalidate(ctx, db, "wt_accounts", 1))
+					_, err = DBStats(ctx, db)
+					note(err)
+				}
+				if len(errs) == 0 && policy == "fail" {
+					t.Fatal("no error at all: the cache was not refused")
+				}
+				var all []string
+				all = append(all, errs...)
+				all = append(all, logs.String())
+				for _, s := range r.rec.Ended() {
+					all = append(all, s.Name(), s.Status().Description)
+					for _, kv := range s.Attributes() {
+						all = append(all, kv.Value.Emit())
+					}
+					for _, ev := range s.Events() {
+						all = append(all, ev.Name)
+						for _, kv := range ev.Attributes {
+							all = append(all, kv.Value.Emit())
+						}
+					}
+				}
+				var rm metricdata.ResourceMetrics
+				if err := r.reader.Collect(ctx, &rm); err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, fmt.Sprintf("%+v", rm))
+				if len(r.rec.Ended()) == 0 {
+					t.Fatal("no span recorded")
+				}
+				for _, s := range all {
+					if strings.Contains(s, secret) {
+						t.Fatalf("the secret shows in: %s", s)
+					}
+				}
+			})
+		}
 	}
 }
