@@ -138,15 +138,28 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 	} else {
 		innerConnector = dsnConnector{dsn: innerDSN, drv: inner}
 	}
+	if redisURL == "" && cfg.redisSec != (redisSecurity{}) {
+		closeQuietly(innerConnector)
+		return nil, fmt.Errorf("%w: cache_redis_ca, _cert, _key, _servername, _password_file and _password_env complete cache_redis, which is missing", ErrInvalidParameter)
+	}
 	if redisURL != "" {
 		if err := checkRedisURL(redisURL, cfg.redisInsecure); err != nil {
 			closeQuietly(innerConnector)
 			return nil, err
 		}
-		client, addr, secret, err := newRedisFromURL(redisURL, cfg.timeout)
+		client, addr, secret, err := newRedisFromURL(redisURL, cfg.timeout, cfg.redisSec)
 		if err != nil {
 			closeQuietly(innerConnector)
 			return nil, err
+		}
+		if cfg.redis != nil {
+			// A client given through the Go API: the DSN may replace it,
+			// but not with a weaker one.
+			if why := weaker(client, cfg.redis); why != "" {
+				closeQuietly(innerConnector)
+				_ = client.Close()
+				return nil, fmt.Errorf("%w: cache_redis would replace the Redis client given with WithRedis by one %s", ErrInvalidParameter, why)
+			}
 		}
 		cfg.redis, cfg.ownRedis, cfg.redisAddr, cfg.redisSecret = client, true, addr, secret
 		if err := cfg.checkLocalClient(); err != nil {

@@ -42,6 +42,8 @@ type config struct {
 	// redisInsecure allows skip_verify in cache_redis (TLS without
 	// checking the server's certificate): cache_redis_insecure=true.
 	redisInsecure bool
+	// redisSec: the cache_redis_* parameters that complete cache_redis.
+	redisSec redisSecurity
 	// check: cache_check=on, every command tried at the first connection.
 	check          bool
 	schemaRefresh  time.Duration

@@ -227,6 +227,22 @@ func init() {
 		c.redisInsecure, err = strconv.ParseBool(v)
 		return err
 	}
+	for name, field := range map[string]func(c *config) *string{
+		"cache_redis_ca":            func(c *config) *string { return &c.redisSec.ca },
+		"cache_redis_cert":          func(c *config) *string { return &c.redisSec.cert },
+		"cache_redis_key":           func(c *config) *string { return &c.redisSec.key },
+		"cache_redis_servername":    func(c *config) *string { return &c.redisSec.serverName },
+		"cache_redis_password_file": func(c *config) *string { return &c.redisSec.passwordFile },
+		"cache_redis_password_env":  func(c *config) *string { return &c.redisSec.passwordEnv },
+	} {
+		params[name] = func(c *config, v string) error {
+			if v == "" {
+				return errors.New("empty")
+			}
+			*field(c) = v
+			return nil
+		}
+	}
 	params["cache_check"] = func(c *config, v string) error {
 		switch strings.ToLower(v) {
 		case "on", "true", "1":

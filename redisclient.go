@@ -3,9 +3,12 @@ package wtcache
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +34,16 @@ import (
 // log it to the process-wide go-redis logger (stderr by default): the
 // failure comes back as the connection's first read or write error
 // instead, so the caller sees the same error and nothing is printed.
-func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, string, string, error) {
+// redisSecurity are the cache_redis_* parameters that complete the URL:
+// TLS files, the server name, and a password kept out of the DSN.
+type redisSecurity struct {
+	ca, cert, key, serverName string
+	passwordFile, passwordEnv string
+}
+
+func (r redisSecurity) tls() bool { return r.ca != "" || r.cert != "" || r.key != "" || r.serverName != "" }
+
+func newRedisFromURL(raw string, timeout time.Duration, sec redisSecurity) (redis.UniversalClient, string, string, error) {
 	scheme, _, _ := strings.Cut(raw, "://")
 	// secret is the password, or the user when there is none (the user
 	// position may hold the password).
@@ -44,6 +56,12 @@ func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, 
 	} else if err != nil {
 		return nil, "", "", fmt.Errorf("%w: cache_redis: not a valid URL (redis://[user:password@]host[:port][/db], rediss://, unix://, redis+cluster://)", ErrInvalidParameter)
 	}
+	if u, err := url.Parse(raw); err == nil {
+		if p := u.Query().Get("password"); p != "" {
+			// The failover URL's master password, in the query.
+			secret = p
+		}
+	}
 	fail := func(err error) error {
 		msg := err.Error()
 		if secret != "" {
@@ -51,7 +69,34 @@ func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, 
 		}
 		return fmt.Errorf("%w: cache_redis: %s", ErrInvalidParameter, msg)
 	}
+	password, err := sec.password(raw)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if password != "" {
+		secret = password
+	}
+	name := dsn.RedactURL(raw)
 	switch scheme {
+	case "redis+sentinel", "rediss+sentinel":
+		opts, err := redis.ParseFailoverURL(strings.Replace(raw, "+sentinel", "", 1))
+		if err != nil {
+			return nil, "", "", fail(err)
+		}
+		if opts.MasterName == "" {
+			return nil, "", "", fmt.Errorf("%w: cache_redis: a Sentinel URL needs master_name=", ErrInvalidParameter)
+		}
+		if opts.TLSConfig, err = sec.apply(opts.TLSConfig); err != nil {
+			return nil, "", "", err
+		}
+		if password != "" {
+			opts.Password = password
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+		opts.ContextTimeoutEnabled = true
+		opts.MaxRetries, opts.DialerRetries = -1, 1
+		opts.Dialer = quietDialer(timeout, opts.TLSConfig)
+		return redis.NewFailoverClient(opts), name, secret, nil
 	case "redis+cluster", "rediss+cluster":
 		opts, err := redis.ParseClusterURL(strings.Replace(raw, "+cluster", "", 1))
 		if err != nil {
@@ -61,8 +106,14 @@ func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, 
 		opts.ContextTimeoutEnabled = true
 		opts.MaxRetries, opts.DialerRetries = -1, 1
 		opts.MaxRedirects = 1 // one MOVED/ASK hop, within the same deadline
+		if opts.TLSConfig, err = sec.apply(opts.TLSConfig); err != nil {
+			return nil, "", "", err
+		}
+		if password != "" {
+			opts.Password = password
+		}
 		opts.Dialer = quietDialer(timeout, opts.TLSConfig)
-		return redis.NewClusterClient(opts), dsn.RedactURL(raw), secret, nil
+		return redis.NewClusterClient(opts), name, secret, nil
 	default:
 		opts, err := redis.ParseURL(raw)
 		if err != nil {
@@ -71,8 +122,14 @@ func newRedisFromURL(raw string, timeout time.Duration) (redis.UniversalClient, 
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
 		opts.ContextTimeoutEnabled = true
 		opts.MaxRetries, opts.DialerRetries = -1, 1
+		if opts.TLSConfig, err = sec.apply(opts.TLSConfig); err != nil {
+			return nil, "", "", err
+		}
+		if password != "" {
+			opts.Password = password
+		}
 		opts.Dialer = quietDialer(timeout, opts.TLSConfig)
-		return redis.NewClient(opts), dsn.RedactURL(raw), secret, nil
+		return redis.NewClient(opts), name, secret, nil
 	}
 }
 
@@ -97,7 +154,7 @@ func checkRedisURL(raw string, insecure bool) error {
 		b, err := strconv.ParseBool(v[len(v)-1])
 		return err != nil || b // an unreadable value is taken as on
 	}
-	for _, k := range []string{"read_only", "route_by_latency", "route_randomly"} {
+	for _, k := range []string{"read_only", "route_by_latency", "route_randomly", "replica_only", "use_disconnected_replicas"} {
 		if on(k) {
 			return fmt.Errorf("%w: cache_redis: %s would send lookups to replicas, which lag behind writes; wtcache reads from primaries only", ErrInvalidParameter, k)
 		}
@@ -155,3 +212,117 @@ type failedAddr struct{ network, addr string }
 
 func (a failedAddr) Network() string { return a.network }
 func (a failedAddr) String() string  { return a.addr }
+
+// password returns the Redis password from cache_redis_password_file or
+// cache_redis_password_env ("" when neither is given). A URL that holds a
+// password too is refused: two passwords would disagree.
+func (r redisSecurity) password(raw string) (string, error) {
+	if r.passwordFile == "" && r.passwordEnv == "" {
+		return "", nil
+	}
+	if r.passwordFile != "" && r.passwordEnv != "" {
+		return "", fmt.Errorf("%w: cache_redis_password_file and cache_redis_password_env: give one", ErrInvalidParameter)
+	}
+	if u, err := url.Parse(raw); err == nil {
+		_, inUser := u.User.Password()
+		if inUser || u.Query().Has("password") {
+			return "", fmt.Errorf("%w: cache_redis holds a password and a password file or variable is given too: give one", ErrInvalidParameter)
+		}
+	}
+	var p string
+	if r.passwordFile != "" {
+		b, err := os.ReadFile(r.passwordFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: cache_redis_password_file: cannot read %q: %v", ErrInvalidParameter, r.passwordFile, errors.Unwrap(err))
+		}
+		p = strings.TrimRight(string(b), "\r\n")
+	} else {
+		var ok bool
+		if p, ok = os.LookupEnv(r.passwordEnv); !ok {
+			return "", fmt.Errorf("%w: cache_redis_password_env: %s is not set", ErrInvalidParameter, r.passwordEnv)
+		}
+	}
+	if p == "" {
+		return "", fmt.Errorf("%w: the Redis password from cache_redis_password_file or cache_redis_password_env is empty", ErrInvalidParameter)
+	}
+	return p, nil
+}
+
+// apply completes the URL's TLS configuration (nil without TLS) with the
+// CA, client certificate and server name given as parameters. Errors name
+// the files, never their contents.
+func (r redisSecurity) apply(cfg *tls.Config) (*tls.Config, error) {
+	if !r.tls() {
+		return cfg, nil
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("%w: cache_redis_ca, cache_redis_cert, cache_redis_key and cache_redis_servername need a rediss:// URL", ErrInvalidParameter)
+	}
+	cfg = cfg.Clone()
+	if r.ca != "" {
+		pem, err := os.ReadFile(r.ca)
+		if err != nil {
+			return nil, fmt.Errorf("%w: cache_redis_ca: cannot read %q: %v", ErrInvalidParameter, r.ca, errors.Unwrap(err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: cache_redis_ca: %q holds no PEM certificate", ErrInvalidParameter, r.ca)
+		}
+		cfg.RootCAs = pool
+	}
+	if (r.cert == "") != (r.key == "") {
+		return nil, fmt.Errorf("%w: cache_redis_cert and cache_redis_key go together", ErrInvalidParameter)
+	}
+	if r.cert != "" {
+		pair, err := tls.LoadX509KeyPair(r.cert, r.key)
+		if err != nil {
+			// Not the library's message: it may quote what it could not parse.
+			return nil, fmt.Errorf("%w: cache_redis_cert %q and cache_redis_key %q: not a readable PEM certificate and the private key that matches it", ErrInvalidParameter, r.cert, r.key)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	if r.serverName != "" {
+		cfg.ServerName = r.serverName
+	}
+	return cfg, nil
+}
+
+// weaker says how the client built from the DSN (dsnClient) is weaker than
+// the one the program gave (given): without TLS or without checking the
+// server's certificate where the given one has them, or without a
+// password where the given one authenticates. "" when it is not weaker. A
+// given client wtcache cannot inspect is taken as the stronger one.
+func weaker(dsnClient, given redis.UniversalClient) string {
+	type sec struct {
+		tls, verify, auth bool
+	}
+	of := func(c redis.UniversalClient) (sec, bool) {
+		var t *tls.Config
+		var auth bool
+		switch x := c.(type) {
+		case *redis.Client:
+			o := x.Options()
+			t, auth = o.TLSConfig, o.Password != "" || o.CredentialsProvider != nil || o.CredentialsProviderContext != nil || o.StreamingCredentialsProvider != nil
+		case *redis.ClusterClient:
+			o := x.Options()
+			t, auth = o.TLSConfig, o.Password != "" || o.CredentialsProvider != nil || o.CredentialsProviderContext != nil || o.StreamingCredentialsProvider != nil
+		default:
+			return sec{}, false
+		}
+		return sec{tls: t != nil, verify: t != nil && !t.InsecureSkipVerify, auth: auth}, true
+	}
+	g, ok := of(given)
+	if !ok {
+		return "while the given client cannot be inspected (give no cache_redis, or pass a *redis.Client or *redis.ClusterClient)"
+	}
+	d, _ := of(dsnClient)
+	switch {
+	case g.tls && !d.tls:
+		return "without TLS"
+	case g.verify && !d.verify:
+		return "that does not check the server's certificate"
+	case g.auth && !d.auth:
+		return "without a password"
+	}
+	return ""
+}

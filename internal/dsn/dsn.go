@@ -218,5 +218,19 @@ func RedactURL(s string) string {
 			u.User = url.User("xxxxx")
 		}
 	}
+	// A password in the query (go-redis's failover URL: password=,
+	// sentinel_password=) is not shown either.
+	if q := u.Query(); len(q) > 0 {
+		changed := false
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
 	return u.Redacted()
 }
