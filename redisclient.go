@@ -41,7 +41,9 @@ type redisSecurity struct {
 	passwordFile, passwordEnv string
 }
 
-func (r redisSecurity) tls() bool { return r.ca != "" || r.cert != "" || r.key != "" || r.serverName != "" }
+func (r redisSecurity) tls() bool {
+	return r.ca != "" || r.cert != "" || r.key != "" || r.serverName != ""
+}
 
 func newRedisFromURL(raw string, timeout time.Duration, sec redisSecurity) (redis.UniversalClient, string, string, error) {
 	scheme, _, _ := strings.Cut(raw, "://")
