@@ -26,6 +26,7 @@ help:
 	@echo "make test-recognizer   differential test of internal/recognize against PostgreSQL's grammar (recognizetest/, cgo)"
 	@echo "make chaos             long form of the consistency checker (TestChaos*: faults, porcupine) on 127.0.0.1, minutes"
 	@echo "make feed-long         long form of the change feed's outside-writer checker (TestFeedChecker), minutes"
+	@echo "make soak              the consistency checker's workload and faults for SOAK (10m), both policies: zero violations, no goroutine leak, heap flat (short form in make test)"
 	@echo "make diff-long         long form of the differential workload (TestDifferentialWorkload: roles, sessions, audit), minutes"
 
 test:
@@ -114,3 +115,14 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/rowcodec
 	$(GO) test -run '^$$' -fuzz '^FuzzCorruptEntry$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./internal/recognize
+
+# The soak (soak_test.go): the consistency checker's workload with all its
+# faults, cycle after cycle under both failure policies, for SOAK; then no
+# goroutine left (goleak) and the heap after GC, sampled per cycle, flat after
+# the first. The short form (two cycles) runs in "make test".
+SOAK ?= 10m
+.PHONY: soak
+soak:
+	WTCACHE_TEST_DATABASE='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+	WTCACHE_TEST_REDIS='redis://127.0.0.1:6379/15' \
+	WTCACHE_SOAK=$(SOAK) $(GO) test -race -count=1 -run '^TestSoak$$' -timeout 60m -v .

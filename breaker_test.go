@@ -77,6 +77,8 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	}
 
 	s := miniredis.NewMiniRedis()
+	// The server knows the user: a refused password keeps the breaker open.
+	s.RequireUserAuth("user", "hunter2")
 	if err := s.StartAddr(addr); err != nil {
 		t.Fatal(err)
 	}
