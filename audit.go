@@ -182,7 +182,12 @@ func (c *conn) auditKey(ctx context.Context, imageKey string, tables map[string]
 		return &AuditDiff{Table: quoteTable(ti.ident), Key: imageKey, Detail: "the key does not read as the table's primary key"}, true, nil
 	}
 	d := &AuditDiff{Table: ti.ident.Schema + "." + ti.ident.Name, Key: strings.Join(parts, ",")}
-	img, err := rowcodec.DecodeString(pr.Rows[0].Image)
+	plain, err := cn.cfg.seal.open(rowKey, pr.Rows[0].Image)
+	if err != nil {
+		d.Detail = "the entry is not sealed by the entry key for this row"
+		return d, true, nil
+	}
+	img, err := rowcodec.DecodeString(plain)
 	if err != nil {
 		d.Detail = "the image does not decode: " + err.Error()
 		return d, true, nil

@@ -460,3 +460,44 @@ func BenchmarkNearHitParallel(b *testing.B) {
 	b.ReportMetric(float64(ops)/near.Seconds(), "near-hits/s")
 	b.ReportMetric(float64(ops)/redisT.Seconds(), "redis-hits/s")
 }
+
+// BenchmarkEntryKeys: what sealing entries (cache_key) costs per hit, in
+// one loop: a hit without a key, with cache_key_mode=authenticate and with
+// encrypt, beside pgx. The lookups cycle through 8192 rows, twice the decode
+// memo's slots, so that each hit opens and decodes its entry (memo cold).
+func BenchmarkEntryKeys(b *testing.B) {
+	plain, none, _, _ := benchSetup(b)
+	env := requireIntegration(b)
+	const secret = "a benchmark's entry key, 32 byte"
+	auth, ac, _ := openCachedDSN(b, env, "cache_key="+secret)
+	enc, ec, _ := openCachedDSN(b, env, "cache_key="+secret, "cache_key_mode=encrypt")
+	ctx := context.Background()
+	const rows = 8192
+	for _, d := range []*sql.DB{none, auth, enc} {
+		d.SetMaxOpenConns(1)
+		d.SetMaxIdleConns(1)
+		for id := 1; id <= rows; id++ {
+			if err := scanAccount(d.QueryRowContext(ctx, pkSelect, id)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the fills are queued behind the reads
+	id := 0
+	ops := []func() error{
+		func() error { return scanAccount(plain.QueryRowContext(ctx, pkSelect, 1+id%rows)) },
+		func() error { return scanAccount(none.QueryRowContext(ctx, pkSelect, 1+id%rows)) },
+		func() error { return scanAccount(auth.QueryRowContext(ctx, pkSelect, 1+id%rows)) },
+		func() error { return scanAccount(enc.QueryRowContext(ctx, pkSelect, 1+id%rows)) },
+	}
+	benchRotation(b, func() { id++ }, ops, func(b *testing.B, tot []time.Duration) {
+		b.ReportMetric(float64(tot[1])/float64(tot[0]), "hit/pgx")
+		b.ReportMetric(float64(tot[2])/float64(tot[1]), "authenticated/hit")
+		b.ReportMetric(float64(tot[3])/float64(tot[1]), "encrypted/hit")
+	})
+	for _, c := range []driver.Connector{ac, ec} {
+		if s, _ := wtcache.StatsOf(c); s.Hits == 0 || s.Corrupt > 0 {
+			b.Fatalf("sealed entries not served: %+v", s)
+		}
+	}
+}

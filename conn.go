@@ -307,7 +307,7 @@ func outcomeKnown(err error) bool {
 func (c *conn) execMirrored(ctx context.Context, m *mirror, p *plan, s *stmt, args []driver.NamedValue) (driver.Result, error) {
 	rows, err := c.queryInner(ctx, m.text, args)
 	if err == nil {
-		n, cerr := m.collect(rows, c.c.cfg.maxEntry)
+		n, cerr := m.collect(rows, c.c.cfg.maxEntry, c.c.cfg.seal)
 		if closeErr := rows.Close(); cerr == nil {
 			cerr = closeErr
 		}

@@ -39,6 +39,9 @@ func NewConnector(inner driver.Connector, rdb redis.UniversalClient, opts ...Opt
 	if err := cfg.checkLocal(); err != nil {
 		return nil, err
 	}
+	if err := cfg.buildSealer(); err != nil {
+		return nil, err
+	}
 	if err := cfg.checkLocalClient(); err != nil {
 		return nil, err
 	}

@@ -37,12 +37,20 @@ func (m *decodeMemo) slot(key string) *atomic.Pointer[memoEntry] {
 // decode returns the row of image, decoding it only if this key's slot
 // does not hold exactly this image. A freshly decoded row must pass check
 // (that it holds the key asked for), which a remembered one passed.
-func (m *decodeMemo) decode(key, image string, check func(*rowcodec.Row) bool) (*rowcodec.Row, error) {
+//
+// With entry keys (seal not nil) the image is opened first: one that does
+// not authenticate for key is errUnauthentic. The memo holds sealed images,
+// so a remembered one was opened before.
+func (m *decodeMemo) decode(key, image string, seal *sealer, check func(*rowcodec.Row) bool) (*rowcodec.Row, error) {
 	s := m.slot(key)
 	if e := s.Load(); e != nil && e.key == key && e.image == image {
 		return e.row, nil
 	}
-	row, err := rowcodec.DecodeString(image)
+	plain, err := seal.open(key, image)
+	if err != nil {
+		return nil, err
+	}
+	row, err := rowcodec.DecodeString(plain)
 	if err != nil {
 		return nil, err
 	}

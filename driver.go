@@ -130,6 +130,9 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 	if err := cfg.checkLocal(); err != nil {
 		return nil, err
 	}
+	if err := cfg.buildSealer(); err != nil {
+		return nil, err
+	}
 	var innerConnector driver.Connector
 	if dc, ok := inner.(driver.DriverContext); ok {
 		if innerConnector, err = dc.OpenConnector(innerDSN); err != nil {

@@ -81,8 +81,11 @@ func (cn *connector) runFills(ctx context.Context, jobs []*fillJob) {
 				continue
 			}
 			img, err := rowcodec.Encode(nil, r.Columns, r.Values)
+			if err == nil {
+				img = cn.cfg.seal.seal(j.Keys[k], img)
+			}
 			switch {
-			case err != nil:
+			case err != nil || img == nil:
 			case len(img) > cn.cfg.maxEntry:
 				cn.large.add(j.Keys[k])
 			default:

@@ -59,6 +59,15 @@ type config struct {
 	localMaxStale time.Duration
 	localAddr     string // tests: where the tracking connection dials
 
+	// Entry keys (cache_key, entrykey.go): seal is built from the rest.
+	entryMode    EntryMode
+	entryModeSet bool
+	entryKey     string
+	entryKeyOld  string
+	entryKeyFile string
+	entryKeySet  bool // cache_key or cache_key_old in the DSN
+	seal         *sealer
+
 	feed            bool
 	feedMaxLag      time.Duration
 	feedPublication string

@@ -592,7 +592,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			// An image of another row under this key (an entry edited or
 			// copied in Redis) is corrupt.
 			parts := keyParts[i]
-			row, derr := cn.memo.decode(keys[i], r.Image, func(r *rowcodec.Row) bool { return imageHasKey(r, ti, parts) })
+			row, derr := cn.memo.decode(keys[i], r.Image, cn.cfg.seal, func(r *rowcodec.Row) bool { return imageHasKey(r, ti, parts) })
 			if derr == nil && imageMatches(row, ti) {
 				found[i] = row
 				hits++
@@ -604,6 +604,9 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			if derr != nil {
 				cn.countCorrupt(ctx)
 				reason = missCorrupt
+				if derr == errUnauthentic {
+					reason = missUnauthentic
+				}
 			}
 		case cn.large.has(keys[i]):
 			reason = missTooLarge

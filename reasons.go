@@ -29,18 +29,19 @@ const (
 	// whole (cache_local).
 	outcomeNearHit = "near_hit"
 
-	missAbsent      = "not_in_cache"      // no entry: never read, expired, or invalidated by a write
-	missTooLarge    = "entry_too_large"   // the row's image exceeds cache_max_entry: never stored
-	missStaleSchema = "schema_changed"    // the entry was stored before a change of the table's columns
-	missCorrupt     = "corrupt_entry"     // the entry does not decode
-	missNotFresh    = "cache_not_serving" // the feed's view too old, the table in quarantine
-	missCacheError  = "cache_error"       // Redis answered with an error
+	missAbsent      = "not_in_cache"          // no entry: never read, expired, or invalidated by a write
+	missTooLarge    = "entry_too_large"       // the row's image exceeds cache_max_entry: never stored
+	missStaleSchema = "schema_changed"        // the entry was stored before a change of the table's columns
+	missCorrupt     = "corrupt_entry"         // the entry does not decode
+	missUnauthentic = "unauthenticated_entry" // with cache_key: the entry is not sealed by this key for this row
+	missNotFresh    = "cache_not_serving"     // the feed's view too old, the table in quarantine
+	missCacheError  = "cache_error"           // Redis answered with an error
 )
 
 var bypassReasons = [...]string{reasonNotCacheable, reasonDirty, reasonShape, reasonArguments, reasonCatalog,
 	reasonNoMetadata, reasonDBError, reasonInTx, reasonPrivileges, reasonCacheDown, reasonOpaque, reasonNotCurrent, reasonDriver, reasonSelectCast}
 
-var missReasons = [...]string{missAbsent, missTooLarge, missStaleSchema, missCorrupt, missNotFresh, missCacheError}
+var missReasons = [...]string{missAbsent, missTooLarge, missStaleSchema, missCorrupt, missUnauthentic, missNotFresh, missCacheError}
 
 // reasonCounts counts lookups by reason, without a lock.
 type reasonCounts struct {
@@ -55,6 +56,16 @@ func (r *reasonCounts) addBypass(reason string) {
 			return
 		}
 	}
+}
+
+// misses returns the count of one miss reason.
+func (r *reasonCounts) misses(reason string) int64 {
+	for i, s := range missReasons {
+		if s == reason {
+			return r.miss[i].Load()
+		}
+	}
+	return 0
 }
 
 func (r *reasonCounts) addMiss(reason string, n int64) {

@@ -120,7 +120,7 @@ func TestSecretsNotInTelemetry(t *testing.T) {
 				r := newRig()
 				var logs syncBuffer
 				opts := append(r.opts, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-				dsn := u.String() + "&cache_timeout=100ms&cache_failure=" + policy + "&cache_redis=" + url.QueryEscape(ru)
+				dsn := u.String() + "&cache_timeout=100ms&cache_failure=" + policy + "&cache_key=" + secret + "-entry-key-" + secret + "&cache_redis=" + url.QueryEscape(ru)
 				c, err := (&wtDriver{opts: opts}).openConnector(dsn)
 				if err != nil {
 					t.Fatal(err)

@@ -725,7 +725,7 @@ func (c *conn) mirrorFor(p *plan, ts targets, args []driver.NamedValue) *mirror 
 // collect drains the rows of a mirrored statement: it records the image of
 // every row under its key and returns the number of rows, which is the
 // statement's rows affected.
-func (m *mirror) collect(rows driver.Rows, maxEntry int) (int64, error) {
+func (m *mirror) collect(rows driver.Rows, maxEntry int, seal *sealer) (int64, error) {
 	ti := m.t.ti
 	cols := captureColumns(rows, ti)
 	width := len(cols)
@@ -769,10 +769,13 @@ func (m *mirror) collect(rows driver.Rows, maxEntry int) (int64, error) {
 			vals[i] = v
 		}
 		img, err := rowcodec.Encode(nil, cols[:width], vals)
-		if err != nil || len(img) > maxEntry {
+		if err != nil {
 			continue
 		}
 		key := rowKey(m.t.tag, parts)
+		if img = seal.seal(key, img); img == nil || len(img) > maxEntry {
+			continue
+		}
 		if _, asked := m.t.keys[key]; asked {
 			m.t.images[key] = img
 		}
