@@ -66,19 +66,22 @@ type connector struct {
 	drv   *wtDriver
 	cfg   config
 
-	tel      *telemetry
-	incs     sync.Map // table hash tag -> *incarnation
-	schema   schemaCache
-	plans    planCache
-	flights  flights
-	fills    fillQueue
-	memo     *decodeMemo
-	near     *nearCache // cache_local=on; nil otherwise
-	nearOnce sync.Once
-	checked  atomic.Bool               // cache_check passed once
-	nearPtr  atomic.Pointer[nearCache] // near, for readers not ordered after the first connection (stats)
-	bg       sync.WaitGroup            // fills and other work that outlives a call
-	rep      sync.WaitGroup            // the repair loop
+	tel     *telemetry
+	incs    sync.Map // table hash tag -> *incarnation
+	schema  schemaCache
+	plans   planCache
+	flights flights
+	fills   fillQueue
+	memo    *decodeMemo
+	// innerSecrets are the passwords of the inner DSN, removed from the
+	// inner driver's errors (dsnSecrets).
+	innerSecrets []string
+	near         *nearCache // cache_local=on; nil otherwise
+	nearOnce     sync.Once
+	checked      atomic.Bool               // cache_check passed once
+	nearPtr      atomic.Pointer[nearCache] // near, for readers not ordered after the first connection (stats)
+	bg           sync.WaitGroup            // fills and other work that outlives a call
+	rep          sync.WaitGroup            // the repair loop
 
 	hits            atomic.Int64 // rows served from Redis
 	misses          atomic.Int64 // rows of a lookup read from PostgreSQL
@@ -250,7 +253,7 @@ func (c *connector) repair() {
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	ic, err := c.inner.Connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, redactInner(err, c.innerSecrets)
 	}
 	if c.cfg.check && !c.checked.Load() {
 		if err := c.checkRedis(ctx); err != nil {

@@ -174,7 +174,10 @@ func (d *wtDriver) openConnector(name string) (*connector, error) {
 		closeQuietly(innerConnector)
 		return nil, err
 	}
-	return newConnector(innerConnector, d, cfg), nil
+	cn := newConnector(innerConnector, d, cfg)
+	// pgx parses its DSN at Connect: its errors there may quote it.
+	cn.innerSecrets = dsnSecrets(innerDSN)
+	return cn, nil
 }
 
 // params lists wtcache's DSN parameters besides cache_driver and cache_redis,

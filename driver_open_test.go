@@ -54,7 +54,7 @@ func TestOpenErrors(t *testing.T) {
 		{name: "unparseable Redis URL (port)", dsn: legacy + "cache_redis=redis://:" + redisSecret + "@cache:port/0", wantErr: ErrInvalidParameter, wantIn: []string{"cache_redis"}},
 		{name: "unparseable Redis URL (escape)", dsn: legacy + "cache_redis=redis://:" + redisSecret + "%zz@cache/0", wantErr: ErrInvalidParameter, wantIn: []string{"cache_redis"}},
 		{name: "Redis option echoing the password", dsn: legacy + "cache_redis=redis://:" + redisSecret + "@cache/0?dial_timeout=" + redisSecret, wantErr: ErrInvalidParameter, wantIn: []string{"cache_redis", "dial_timeout"}},
-		{name: "unknown Redis option", dsn: legacy + "cache_redis=redis://:" + redisSecret + "@cache/0?bogus=1", wantErr: ErrInvalidParameter, wantIn: []string{"cache_redis", "bogus"}},
+		{name: "unknown Redis option", dsn: legacy + "cache_redis=redis://:" + redisSecret + "@cache/0?bogus=1", wantErr: ErrInvalidParameter, wantIn: []string{"cache_redis", "unexpected option"}},
 		{name: "cluster addr echoing the password", dsn: legacy + "cache_redis=redis+cluster://:" + redisSecret + "@n1:7000?addr=" + redisSecret, wantErr: ErrInvalidParameter, wantIn: []string{"cache_redis"}},
 		{name: "malformed percent-encoding, URL form", dsn: "postgres://db/bank?cache_redis=redis://:" + redisSecret + "%zz@cache/0", wantErr: ErrInvalidParameter, wantIn: []string{"cache_redis"}},
 		{name: "empty cache_redis", dsn: legacy + "cache_redis=", wantErr: ErrInvalidParameter, wantIn: []string{"cache_redis"}},
@@ -559,7 +559,7 @@ func TestSQLMockThroughWtcache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrapped, err := sql.Open(DriverName, "cache_driver=sqlmock cache_redis=redis://"+s.Addr()+"/0 "+mockDSN)
+	wrapped, err := sql.Open(DriverName, mockDSN+" cache_driver=sqlmock cache_redis=redis://"+s.Addr()+"/0")
 	if err != nil {
 		t.Fatal(err)
 	}

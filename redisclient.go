@@ -65,11 +65,17 @@ func newRedisFromURL(raw string, timeout time.Duration, sec redisSecurity) (redi
 		}
 	}
 	fail := func(err error) error {
-		msg := err.Error()
+		// go-redis quotes what it could not read (the path, an option's
+		// name or value), which may be the tail of a password holding an
+		// unencoded '/', '?' or '&': only the kind of error is kept.
+		msg := strings.TrimPrefix(err.Error(), "redis: ")
+		if i := strings.IndexByte(msg, ':'); i >= 0 {
+			msg = msg[:i]
+		}
 		if secret != "" {
 			msg = strings.ReplaceAll(msg, secret, "xxxxx")
 		}
-		return fmt.Errorf("%w: cache_redis: %s", ErrInvalidParameter, msg)
+		return fmt.Errorf("%w: cache_redis: %s (the text it names is not shown: it may hold a password; write '/', '?', '#', '&' and '@' in a password percent-encoded)", ErrInvalidParameter, msg)
 	}
 	password, err := sec.password(raw)
 	if err != nil {
@@ -143,6 +149,11 @@ func newRedisFromURL(raw string, timeout time.Duration, sec redisSecurity) (redi
 // without verifying the server (skip_verify) unless cache_redis_insecure
 // says so.
 func checkRedisURL(raw string, insecure bool) error {
+	if strings.Contains(raw, "#") {
+		// A fragment means nothing to go-redis; a '#' in a password cuts it
+		// short and the rest would be shown as part of the URL.
+		return fmt.Errorf("%w: cache_redis holds a '#': a '#' in a password is written %%23 (the text after it is not shown: it may be a secret)", ErrInvalidParameter)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil // newRedisFromURL reports it

@@ -2,6 +2,7 @@ package wtcache
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -13,54 +14,120 @@ import (
 // covered too.
 func dsnSecrets(d string) []string {
 	var out []string
-	add := func(s string) {
+	var add func(s string, pieces bool)
+	add = func(s string, pieces bool) {
 		if len(s) < 3 { // too short to be told from the rest of a message
 			return
 		}
 		out = append(out, s)
 		if dec, err := url.PathUnescape(s); err == nil && dec != s {
-			out = append(out, dec)
+			add(dec, pieces)
+		}
+		if !pieces {
+			return
+		}
+		// A driver's own redaction, or its parse of a password holding
+		// an unencoded '@', '/', quote or space, may show only part of
+		// it: every run of letters and digits is a secret too.
+		for _, p := range strings.FieldsFunc(s, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+		}) {
+			if p != s {
+				add(p, false)
+			}
 		}
 	}
 	if i := strings.Index(d, "://"); i >= 0 {
+		// The user information ends at the last '@' of the authority; a
+		// password holding an unencoded '/', '?' or '@' blurs where that
+		// is, so both readings count.
 		rest := d[i+3:]
+		var auths []string
 		if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-			rest = rest[:j]
+			auths = append(auths, rest[:j])
 		}
-		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-			user, pass, ok := strings.Cut(rest[:at], ":")
-			if ok && pass != "" {
-				add(pass)
-			} else {
-				add(user)
+		if j := strings.IndexByte(rest, '?'); j >= 0 {
+			auths = append(auths, rest[:j])
+		} else {
+			auths = append(auths, rest)
+		}
+		if j := strings.LastIndexByte(rest, '?'); j >= 0 {
+			auths = append(auths, rest[:j]) // a '?' in the password
+		}
+		for _, a := range auths {
+			if at := strings.LastIndexByte(a, '@'); at >= 0 {
+				user, pass, ok := strings.Cut(a[:at], ":")
+				if ok && pass != "" {
+					add(pass, true)
+				} else {
+					add(user, true)
+				}
 			}
 		}
+		slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 		return out
 	}
-	for k := 0; ; {
-		i := strings.Index(d[k:], "password")
-		if i < 0 {
-			return out
+	// The keyword/value form, tokenised as libpq does (spaces around '=',
+	// quoted values with backslash escapes, escapes in unquoted values),
+	// tolerating what libpq would refuse (an unterminated quote).
+	for i := 0; i < len(d); {
+		for i < len(d) && isSpaceByte(d[i]) {
+			i++
 		}
-		k += i + len("password")
-		v := strings.TrimLeft(d[k:], " \t\n\r")
-		if !strings.HasPrefix(v, "=") {
-			continue
+		start := i
+		for i < len(d) && d[i] != '=' && !isSpaceByte(d[i]) {
+			i++
 		}
-		v = strings.TrimLeft(v[1:], " \t\n\r")
-		if strings.HasPrefix(v, "'") {
-			v = v[1:]
-			if end := strings.IndexByte(v, '\''); end >= 0 {
-				v = v[:end]
+		key := d[start:i]
+		for i < len(d) && isSpaceByte(d[i]) {
+			i++
+		}
+		if i >= len(d) || d[i] != '=' {
+			if i == start {
+				i++
 			}
-			add(v)
 			continue
 		}
-		if end := strings.IndexAny(v, " \t\n\r"); end >= 0 {
-			v = v[:end]
+		i++
+		for i < len(d) && isSpaceByte(d[i]) {
+			i++
 		}
-		add(v)
+		var val strings.Builder
+		quoted := i < len(d) && d[i] == '\''
+		if quoted {
+			i++
+		}
+		rawStart := i
+		for i < len(d) {
+			c := d[i]
+			if c == '\\' && i+1 < len(d) {
+				val.WriteByte(d[i+1])
+				i += 2
+				continue
+			}
+			if (quoted && c == '\'') || (!quoted && isSpaceByte(c)) {
+				break
+			}
+			val.WriteByte(c)
+			i++
+		}
+		raw := d[rawStart:i]
+		if quoted && i < len(d) {
+			i++ // the closing quote
+		}
+		if key != "password" {
+			continue
+		}
+		add(raw, true)
+		add(val.String(), true)
 	}
+	// Longest first, so that a piece never breaks a longer match.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
 // redactedError is an inner driver's error whose message held a password

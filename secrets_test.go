@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"testing"
@@ -32,6 +33,12 @@ func TestSecretsNeverShown(t *testing.T) {
 		"cluster URL":        "redis+cluster://:" + secret + "@" + refused + "?addr=" + refused,
 		"malformed port":     "redis://app:" + secret + "@127.0.0.1:port/0",
 		"malformed, no pass": "redis://" + secret + "@127.0.0.1:port/0",
+		// A password holding an unencoded '/', '?' or '#': the URL parses
+		// with no password, the tail of the secret elsewhere.
+		"a '/' in the password": "redis://:/" + secret + "@" + refused + "/0",
+		"a '/' after a port":    "redis://:123/" + secret + "@" + refused + "/0",
+		"a '?' in the password": "redis://:?" + secret + "@" + refused + "/0",
+		"a '#' in the password": "redis://:1#" + secret + "@" + refused + "/0",
 	}
 	var outputs []string
 	check := func(where, out string) {
@@ -80,6 +87,17 @@ func TestSecretsNeverShown(t *testing.T) {
 		"host=127.0.0.1 port=1 password='" + secret + "' CACHE_TTL=1s " + fakeRedisParam,
 		"postgres://app:" + secret + "@127.0.0.1:1/bank?connect_timeout=1&" + fakeRedisParam,
 		"host=127.0.0.1 port=1 user=app password=" + secret + " connect_timeout=1 " + fakeRedisParam,
+		// pgx parses its DSN at Connect and quotes it in its error; its
+		// own redaction misses spaces around '=' and escapes.
+		"host=127.0.0.1 user=app password = 'pw" + secret + "' sslmode=bogus " + fakeRedisParam,
+		"host=127.0.0.1 user=app password =" + secret + " sslmode=bogus " + fakeRedisParam,
+		"host=127.0.0.1 user=app password='ab\\' " + secret + "' sslmode=bogus " + fakeRedisParam,
+		"host=127.0.0.1 user=app password=abc\\ " + secret + " sslmode=bogus " + fakeRedisParam,
+		"postgres://app:pw" + secret + "@127.0.0.1/test?sslmode=bogus&" + fakeRedisParam,
+		// A cache_key cut short at an unencoded '&', '#' or space.
+		"postgres://app@127.0.0.1/test?sslmode=disable&cache_key=0123456789abcdef&" + secret + "&" + fakeRedisParam,
+		"postgres://app@127.0.0.1/test?" + fakeRedisParam + "&cache_key=0123456789abcdef#" + secret,
+		"host=127.0.0.1 cache_key=0123456789abcdef " + secret + " " + fakeRedisParam,
 	} {
 		db, err := sql.Open(DriverName, dsnText)
 		if err != nil {
@@ -181,5 +199,91 @@ func TestSecretsNotInTelemetry(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSecretsNeverShownGenerated: secrets made of the characters that cut
+// or escape DSN and URL values (space, quotes, backslash, '/', '?', '#',
+// '&', '@', '%', '=', ':') around a marker, written into every secret
+// position (the PostgreSQL password in both DSN forms, correctly escaped or
+// not; the Redis password; cache_key), then opened and connected: the
+// marker never shows in an error or a log line.
+func TestSecretsNeverShownGenerated(t *testing.T) {
+	const marker = "Mk9sEcReT"
+	specials := []string{" ", "'", `\`, "/", "?", "#", "&", "@", "%", "=", ":", "x"}
+	rng := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
+	pick := func() string {
+		var b strings.Builder
+		for range rng.IntN(3) {
+			b.WriteString(specials[rng.IntN(len(specials))])
+		}
+		return b.String()
+	}
+	kvQuote := func(s string) string {
+		return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
+	}
+	refused := closedAddr(t)
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	checked := 0
+	for i := 0; i < 300; i++ {
+		secret := pick() + marker + pick()
+		var d string
+		switch rng.IntN(7) {
+		case 0: // keyword/value, quoted as libpq wants
+			d = "host=127.0.0.1 port=1 user=app password=" + kvQuote(secret) + " sslmode=" + []string{"disable", "bogus"}[rng.IntN(2)] + " " + fakeRedisParam
+		case 1: // keyword/value, written as is
+			d = "host=127.0.0.1 port=1 user=app password=" + secret + " sslmode=bogus " + fakeRedisParam
+		case 2: // URL, percent-encoded
+			d = "postgres://app:" + url.PathEscape(secret) + "@127.0.0.1:1/test?sslmode=bogus&" + fakeRedisParam
+		case 3: // URL, written as is
+			d = "postgres://app:" + secret + "@127.0.0.1:1/test?sslmode=bogus&" + fakeRedisParam
+		case 4: // Redis password, written as is or encoded
+			pw := secret
+			if rng.IntN(2) == 0 {
+				pw = url.PathEscape(secret)
+			}
+			d = "host=127.0.0.1 port=1 cache_timeout=20ms cache_redis=" + kvQuote("redis://app:"+pw+"@"+refused+"/0")
+		case 5: // cache_key, keyword/value, as is or quoted
+			v := secret + "0123456789abcdef"
+			if rng.IntN(2) == 0 {
+				v = kvQuote(v)
+			}
+			d = "host=127.0.0.1 port=1 cache_key=" + v + " " + fakeRedisParam
+		case 6: // cache_key, URL, as is or encoded
+			v := secret + "0123456789abcdef"
+			if rng.IntN(2) == 0 {
+				v = url.QueryEscape(v)
+			}
+			d = "postgres://app@127.0.0.1:1/test?sslmode=bogus&cache_key=" + v + "&" + fakeRedisParam
+		}
+		show := func(where, out string) {
+			t.Helper()
+			checked++
+			if strings.Contains(out, marker) {
+				t.Errorf("%s shows the secret %q of the DSN %q: %s", where, secret, d, out)
+			}
+		}
+		c, err := (&wtDriver{opts: []Option{WithLogger(logger)}}).openConnector(d)
+		if err != nil {
+			show("the open error", err.Error())
+			continue
+		}
+		show("the Redis server's name", c.redisName())
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if conn, err := c.Connect(ctx); err != nil {
+			show("the connect error", err.Error())
+		} else {
+			_ = conn.Close()
+		}
+		cancel()
+		_ = c.Close()
+	}
+	show := logs.String()
+	if strings.Contains(show, marker) {
+		t.Errorf("the log shows a secret:\n%s", show)
+	}
+	if checked < 300 {
+		t.Fatalf("only %d outputs checked", checked)
 	}
 }

@@ -44,9 +44,11 @@ func splitURL(s string) (string, []Param, error) {
 	if q < 0 {
 		return s, nil, nil
 	}
-	base, query, frag := s[:q], s[q+1:], ""
-	if h := strings.IndexByte(query, '#'); h >= 0 {
-		query, frag = query[:h], query[h:]
+	base, query := s[:q], s[q+1:]
+	if strings.IndexByte(query, '#') >= 0 {
+		// A fragment means nothing to PostgreSQL; a '#' in a value cuts it
+		// short (a password, cache_key) and sends the rest elsewhere.
+		return "", nil, errors.New("the URL holds a '#' after its '?': a '#' inside a value is written %23 (the text after it is not shown: it may be a secret)")
 	}
 	var keep []string
 	var params []Param
@@ -54,7 +56,12 @@ func splitURL(s string) (string, []Param, error) {
 		if part == "" {
 			continue
 		}
-		rawKey, rawVal, _ := strings.Cut(part, "=")
+		rawKey, rawVal, hasEq := strings.Cut(part, "=")
+		if !hasEq {
+			// libpq and pgx refuse it too; their message would quote it,
+			// and it is often the tail of a value cut at an '&'.
+			return "", nil, errors.New("the URL query has a part without '=': an '&' inside a value is written %26 (the part is not shown: it may be a secret)")
+		}
 		key, err := url.QueryUnescape(rawKey)
 		if err != nil {
 			// Not ours to judge unless it is ours: the inner driver reports it.
@@ -84,7 +91,7 @@ func splitURL(s string) (string, []Param, error) {
 	if len(keep) > 0 {
 		out += "?" + strings.Join(keep, "&")
 	}
-	return out + frag, params, nil
+	return out, params, nil
 }
 
 // splitKV tokenises the keyword/value form as libpq does: key = value pairs
@@ -113,17 +120,17 @@ func splitKV(s string) (string, []Param, error) {
 			if ours(key) {
 				return "", nil, fmt.Errorf("%s: missing \"=\" after the parameter name", key)
 			}
-			if len(keep) == 0 && len(params) == 0 && i < len(s) {
-				// A leading word without "=" followed by more: the name of
-				// a configuration registered with pgx
-				// (stdlib.RegisterConnConfig), then parameters.
+			if len(keep) == 0 && len(params) == 0 {
+				// A leading word without "=": the name of a configuration
+				// registered with pgx (stdlib.RegisterConnConfig), maybe
+				// followed by parameters.
 				keep = append(keep, key)
 				continue
 			}
-			// Leave the malformed remainder to the inner driver, which
-			// reports it in its own words.
-			keep = append(keep, s[start:])
-			break
+			// libpq and pgx refuse it too, quoting it; it is often the
+			// tail of an unquoted value that held a space (a password,
+			// cache_key).
+			return "", nil, errors.New("a word without '=' after the first: a value that holds a space is quoted (key='a b') (the word is not shown: it may be a secret)")
 		}
 		i++ // '='
 		for i < len(s) && isSpace(s[i]) {
@@ -211,6 +218,14 @@ func RedactURL(s string) string {
 	if err != nil {
 		return "(unparseable URL)"
 	}
+	if u.User == nil && strings.Contains(s, "@") {
+		// An '@' that is not the end of the user information: a password
+		// holding an unencoded '/', '?' or '#' put it, and the secret
+		// before it, in the path, the query or the fragment.
+		return u.Scheme + "://(redacted: the URL holds an '@' outside its user information)"
+	}
+	// A fragment may be the tail of a password that held a '#'.
+	u.Fragment, u.RawFragment = "", ""
 	if u.User != nil {
 		if pw, ok := u.User.Password(); !ok || pw == "" {
 			// Without a password the user position may hold the secret
