@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -378,8 +380,10 @@ func nearReady(b *testing.B, db *sql.DB, c driver.Connector, id int) {
 
 // BenchmarkNearHit: a near hit (cache_local=on) beside plain pgx's
 // primary-key SELECT (the baseline), a Redis hit of the same row through a
-// handle without the near cache, and a bare GET of the entry, in one loop:
-// near/pgx, redis-hit/pgx, get/pgx, and near/redis-hit.
+// handle without the near cache, a bare GET of the entry and the floor of
+// any lookup through database/sql (memDriver: one row in memory), in one
+// loop: near/pgx, redis-hit/pgx, get/pgx, near/redis-hit, floor/pgx and
+// near/floor.
 func BenchmarkNearHit(b *testing.B) {
 	plain, db, rdb, c := benchSetup(b, "cache_local=on", "cache_local_tables=wt_bench_accounts")
 	env := requireIntegration(b)
@@ -392,11 +396,14 @@ func BenchmarkNearHit(b *testing.B) {
 	}
 	wtcache.Settle(fc)
 	key := entryKey(b, rdb, 3)
+	mem := openMemDB()
+	defer mem.Close()
 	ops := []func() error{
 		func() error { return scanAccount(plain.QueryRowContext(ctx, pkSelect, 3)) },
 		func() error { return scanAccount(db.QueryRowContext(ctx, pkSelect, 3)) },
 		func() error { return scanAccount(far.QueryRowContext(ctx, pkSelect, 3)) },
 		func() error { _, err := rdb.Get(ctx, key).Bytes(); return err },
+		func() error { return scanAccount(mem.QueryRowContext(ctx, pkSelect, 3)) },
 	}
 	s0, _ := wtcache.StatsOf(c)
 	benchRotation(b, func() {}, ops, func(b *testing.B, tot []time.Duration) {
@@ -404,6 +411,8 @@ func BenchmarkNearHit(b *testing.B) {
 		b.ReportMetric(float64(tot[2])/float64(tot[0]), "redis-hit/pgx")
 		b.ReportMetric(float64(tot[3])/float64(tot[0]), "get/pgx")
 		b.ReportMetric(float64(tot[1])/float64(tot[2]), "near/redis-hit")
+		b.ReportMetric(float64(tot[4])/float64(tot[0]), "floor/pgx")
+		b.ReportMetric(float64(tot[1])/float64(tot[4]), "near/floor")
 	})
 	if s, _ := wtcache.StatsOf(c); s.Near.Hits == s0.Near.Hits {
 		b.Fatal("no near hit was measured")
@@ -501,3 +510,125 @@ func BenchmarkEntryKeys(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMultiKey: lookups of N keys (`id = ANY($1)`, N = 1, 10, 100,
+// 1000) through wtcache, every row cached, beside pgx's same query and a
+// bare MGET of the N entries (the floor), in one loop; and lookups of 100
+// keys with 10, 50 and 100% of them not cached, beside their floor: pgx's
+// query of the missing keys plus one MGET of all. Blocks of keys move
+// through multiKeyRows rows, so that no key is read again within 4 times
+// the decode memo's slots (memo cold). The fills of the misses run during
+// the loop, as they would in an application.
+func BenchmarkMultiKey(b *testing.B) {
+	plain, db, rdb, _ := benchSetup(b)
+	ctx := context.Background()
+	const rows = multiKeyRows
+	ids := func(from, n int) []int64 {
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = int64(1 + (from+i)%rows)
+		}
+		return out
+	}
+	const q = "SELECT id, owner, balance, updated_at FROM wt_bench_accounts WHERE id = ANY($1)"
+	scanAll := func(d *sql.DB, keys []int64) error {
+		rs, err := d.QueryContext(ctx, q, keys)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		n := 0
+		for rs.Next() {
+			var id int64
+			var owner, balance string
+			var at time.Time
+			if err := rs.Scan(&id, &owner, &balance, &at); err != nil {
+				return err
+			}
+			n++
+		}
+		if n != len(keys) {
+			return fmt.Errorf("%d rows for %d keys", n, len(keys))
+		}
+		return rs.Err()
+	}
+	for from := 0; from < rows; from += 1000 {
+		if err := scanAll(db, ids(from, 1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tmpl := strings.TrimSuffix(entryKey(b, rdb, 1), ":v:1") + ":v:"
+	imageKeys := func(keys []int64) []string {
+		out := make([]string, len(keys))
+		for i, k := range keys {
+			out[i] = tmpl + strconv.FormatInt(k, 10)
+		}
+		return out
+	}
+	mget := func(keys []string) error {
+		vals, err := rdb.MGet(ctx, keys...).Result()
+		if err == nil && len(vals) != len(keys) {
+			err = fmt.Errorf("%d values for %d keys", len(vals), len(keys))
+		}
+		return err
+	}
+	for _, n := range []int{1, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			pos := 0
+			var keys []int64
+			var ik []string
+			ops := []func() error{
+				func() error { return scanAll(plain, keys) },
+				func() error { return scanAll(db, keys) },
+				func() error { return mget(ik) },
+			}
+			benchRotation(b, func() {
+				pos = (pos + n) % rows
+				keys = ids(pos, n)
+				ik = imageKeys(keys)
+			}, ops, func(b *testing.B, tot []time.Duration) {
+				b.ReportMetric(float64(tot[1])/float64(tot[0]), "wtcache/pgx")
+				b.ReportMetric(float64(tot[1])/float64(tot[2]), "wtcache/mget")
+				b.ReportMetric(float64(tot[2])/float64(tot[0]), "mget/pgx")
+			})
+		})
+	}
+	for _, pct := range []int{10, 50, 100} {
+		b.Run(fmt.Sprintf("keys=100/missing=%d%%", pct), func(b *testing.B) {
+			const n = 100
+			pos := 0
+			var keys, missing []int64
+			var ik []string
+			ops := []func() error{
+				func() error {
+					if err := scanAll(plain, missing); err != nil {
+						return err
+					}
+					return mget(ik)
+				},
+				func() error { return scanAll(db, keys) },
+			}
+			benchRotation(b, func() {
+				pos = (pos + n) % rows
+				keys = ids(pos, n)
+				ik = imageKeys(keys)
+				missing = missing[:0]
+				var drop []string
+				for i, k := range keys {
+					if i*100/n < pct {
+						missing = append(missing, k)
+						drop = append(drop, ik[i])
+					}
+				}
+				if err := rdb.Del(ctx, drop...).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}, ops, func(b *testing.B, tot []time.Duration) {
+				b.ReportMetric(float64(tot[1])/float64(tot[0]), "wtcache/(pgx-missing+mget)")
+			})
+		})
+	}
+}
+
+// multiKeyRows is how many rows BenchmarkMultiKey moves through.
+const multiKeyRows = 20000
