@@ -181,16 +181,14 @@ func transfer(ctx context.Context, db *sql.DB, from, to int64, amount string) er
 // there).
 func withCacheRedis(pgDSN, redisURL string) string {
 	if strings.HasPrefix(pgDSN, "postgres://") || strings.HasPrefix(pgDSN, "postgresql://") {
-		base, frag, hasFrag := strings.Cut(pgDSN, "#")
+		// A fragment means nothing to PostgreSQL, and wtcache refuses one
+		// (it is usually a password's '#' written unencoded): dropped.
+		base, _, _ := strings.Cut(pgDSN, "#")
 		sep := "?"
 		if strings.Contains(base, "?") {
 			sep = "&"
 		}
-		out := base + sep + "cache_redis=" + strings.ReplaceAll(url.QueryEscape(redisURL), "+", "%20")
-		if hasFrag {
-			out += "#" + frag
-		}
-		return out
+		return base + sep + "cache_redis=" + strings.ReplaceAll(url.QueryEscape(redisURL), "+", "%20")
 	}
 	quoted := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(redisURL)
 	return strings.TrimSpace(pgDSN) + " cache_redis='" + quoted + "'"
