@@ -9,8 +9,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"os"
 	"strings"
+	"sync"
 )
 
 // Entries Redis cannot forge (cache_key). Anyone who can write to Redis can
@@ -86,6 +89,7 @@ const (
 type sealKey struct {
 	id   [sealIDLen]byte
 	mac  []byte
+	macs *sync.Pool // of keyed HMAC states
 	aead cipher.AEAD
 }
 
@@ -111,7 +115,7 @@ func newSealer(mode EntryMode, secrets ...[]byte) (*sealer, error) {
 		if len(sec) < minEntryKey {
 			return nil, fmt.Errorf("%w: cache_key: a secret of %d bytes; give at least %d (random)", ErrInvalidParameter, len(sec), minEntryKey)
 		}
-		k := sealKey{mac: derive(sec, "hmac")}
+		k := sealKey{mac: derive(sec, "hmac"), macs: &sync.Pool{}}
 		copy(k.id[:], derive(sec, "id"))
 		block, err := aes.NewCipher(derive(sec, "aes-256-gcm"))
 		if err != nil {
@@ -152,15 +156,22 @@ func (s *sealer) seal(key string, img []byte) []byte {
 }
 
 func (k *sealKey) tag(key string, sealed []byte) []byte {
-	m := hmac.New(sha256.New, k.mac)
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.mac)
+	} else {
+		m.Reset() // back to the keyed state, without redoing the key
+	}
 	var n [8]byte
 	for i, l := 0, uint64(len(key)); i < 8; i++ {
 		n[i] = byte(l >> (8 * i))
 	}
 	m.Write(n[:])
-	m.Write([]byte(key))
+	_, _ = io.WriteString(m, key)
 	m.Write(sealed)
-	return m.Sum(nil)
+	sum := m.Sum(nil)
+	k.macs.Put(m)
+	return sum
 }
 
 var errUnauthentic = errors.New("wtcache: the entry does not authenticate under the entry keys")
@@ -202,7 +213,7 @@ func (s *sealer) open(key, entry string) (string, error) {
 			return "", errUnauthentic
 		}
 		n := len(entry) - sealTagLen
-		if subtle.ConstantTimeCompare(k.tag(key, []byte(entry[:n])), []byte(entry[n:])) != 1 {
+		if subtle.ConstantTimeCompare(k.tag(key, []byte(entry[:n])), []byte(entry[n:])) != 1 { // two copies of a small entry
 			return "", errUnauthentic
 		}
 		return entry[1+sealIDLen : n], nil
