@@ -25,7 +25,7 @@ const (
 
 type memoEntry struct {
 	key, image string
-	row        *rowcodec.Row // shared by every hit: never modified
+	row        rowcodec.Row // shared by every hit: never modified
 }
 
 func newDecodeMemo() *decodeMemo { return &decodeMemo{seed: maphash.MakeSeed()} }
@@ -44,21 +44,22 @@ func (m *decodeMemo) slot(key string) *atomic.Pointer[memoEntry] {
 func (m *decodeMemo) decode(key, image string, seal *sealer, check func(*rowcodec.Row) bool) (*rowcodec.Row, error) {
 	s := m.slot(key)
 	if e := s.Load(); e != nil && e.key == key && e.image == image {
-		return e.row, nil
+		return &e.row, nil
 	}
 	plain, err := seal.open(key, image)
 	if err != nil {
 		return nil, err
 	}
-	row, err := rowcodec.DecodeString(plain)
-	if err != nil {
+	// The entry holds the row: one allocation for both.
+	e := &memoEntry{key: key, image: image}
+	if e.row, err = rowcodec.DecodeString(plain); err != nil {
 		return nil, err
 	}
-	if check != nil && !check(&row) {
+	if check != nil && !check(&e.row) {
 		return nil, errWrongKey
 	}
 	if len(image) <= decodeMemoMaxImage {
-		s.Store(&memoEntry{key: key, image: image, row: &row})
+		s.Store(e)
 	}
-	return &row, nil
+	return &e.row, nil
 }

@@ -328,14 +328,18 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 			parts = append(parts, s)
 		}
 	}
-	seen := make(map[string]bool, len(parts))
-	var out [][]string
+	seen := make(map[string]struct{}, len(parts))
+	out := make([][]string, 0, len(parts))
+	// Every key's parts in one backing array.
+	flat := make([]string, 0, len(parts)*len(base))
 	for _, s := range parts {
-		if seen[s] {
+		if _, dup := seen[s]; dup {
 			continue
 		}
-		seen[s] = true
-		k := slices.Clone(base)
+		seen[s] = struct{}{}
+		at := len(flat)
+		flat = append(flat, base...)
+		k := flat[at:len(flat):len(flat)]
 		k[b.multi] = s
 		out = append(out, k)
 	}
@@ -434,6 +438,9 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	}
 
 	tk := c.tagKeys(ti)
+	// One string per key, not slices of a shared one: the memo, the near
+	// cache and the large-row set keep keys, and a slice would keep the
+	// whole lookup's text alive.
 	keys := make([]string, len(keyParts))
 	for i, kp := range keyParts {
 		keys[i] = rowKey(tk.tag, kp)

@@ -46,6 +46,26 @@ func sibling(rowKey, kind string) string {
 	return rowKey[:i+2] + kind + rowKey[i+3:]
 }
 
+// appendSibling appends sibling(rowKey, kind) to dst.
+func appendSibling(dst []byte, rowKey string, kind byte) []byte {
+	i := strings.IndexByte(rowKey, '}')
+	if i < 0 || len(rowKey) < i+3 || rowKey[i+1] != ':' {
+		dst = append(dst, rowKey...)
+		return append(dst, ':', kind)
+	}
+	dst = append(dst, rowKey[:i+2]...)
+	dst = append(dst, kind)
+	return append(dst, rowKey[i+3:]...)
+}
+
+// keyArg is a key in a command's arguments that go-redis writes without a
+// conversion (encoding.BinaryMarshaler) and names as text (fmt.Stringer,
+// for a cluster's slot and for hooks).
+type keyArg []byte
+
+func (k *keyArg) MarshalBinary() ([]byte, error) { return *k, nil }
+func (k *keyArg) String() string                 { return string(*k) }
+
 // scriptKeys lays out KEYS for a script: T:t, T:g, then T:r:K, T:v:K,
 // T:n:K per row.
 func scriptKeys(meta string, rowKeys []string) []string {
@@ -283,8 +303,29 @@ func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []st
 func PeekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys []string, res *PeekResult) error {
 	a := make([]any, 0, 2+2*len(keys))
 	a = append(a, "mget", state)
-	for _, k := range keys {
-		a = append(a, ImageKey(k), VersionKey(k))
+	if len(keys) == 1 {
+		a = append(a, ImageKey(keys[0]), VersionKey(keys[0]))
+	} else {
+		// Every image and version key in one buffer, passed as pointers
+		// (no allocation to put them in the arguments): a lookup of N keys
+		// costs a few allocations here, not 4N. The command does not
+		// outlive the call.
+		n := 0
+		for _, k := range keys {
+			n += 2 * (len(k) + 2)
+		}
+		buf := make([]byte, 0, n)
+		args := make([]keyArg, 2*len(keys))
+		for i, k := range keys {
+			for j, kind := range [2]byte{'v', 'n'} {
+				at := len(buf)
+				buf = appendSibling(buf, k, kind)
+				args[2*i+j] = keyArg(buf[at:len(buf):len(buf)])
+			}
+		}
+		for i := range args {
+			a = append(a, &args[i])
+		}
 	}
 	vals, err := rdb.Do(ctx, a...).Slice()
 	if err != nil {

@@ -2,6 +2,9 @@ package proto
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"os"
 	"testing"
 	"time"
@@ -59,5 +62,30 @@ func forEach(t *testing.T, fn func(t *testing.T, rdb redis.UniversalClient, adva
 			t.Cleanup(func() { rdb.Del(context.Background(), all...) })
 			fn(t, rdb, adv)
 		})
+	}
+}
+
+// TestAppendSiblingMatchesSibling: the key PeekInto builds in its buffer
+// is the one ImageKey and VersionKey give, for any row key (tags, braces,
+// separators anywhere).
+func TestAppendSiblingMatchesSibling(t *testing.T) {
+	alphabet := []string{"{", "}", ":", "r", "v", "x", "\\", "1", ""}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		k := b.String()
+		for _, kind := range []byte{'v', 'n'} {
+			if got, want := string(appendSibling(nil, k, kind)), sibling(k, string(kind)); got != want {
+				t.Fatalf("row key %q, kind %c: %q, want %q", k, kind, got, want)
+			}
+		}
+	}
+	// And through the command: a two-key Peek sends exactly those keys.
+	a := keyArg("abc")
+	if s := fmt.Sprint(&a); s != "abc" {
+		t.Fatalf("a key argument reads as %q", s)
 	}
 }
