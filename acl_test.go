@@ -149,3 +149,25 @@ func TestACLWorkload(t *testing.T) {
 		t.Errorf("wrong password, first connection: %v", err)
 	}
 }
+
+// TestACLDocumented: the ACL the README and SECURITY.md show is exactly
+// RedisACL's for the default prefix.
+func TestACLDocumented(t *testing.T) {
+	want := strings.Fields("ACL SETUSER wtcache on >PASSWORD " + RedisACL(""))
+	for _, doc := range []string{"README.md", "SECURITY.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		i := strings.Index(text, "ACL SETUSER wtcache")
+		if i < 0 {
+			t.Errorf("%s shows no ACL", doc)
+			continue
+		}
+		end := strings.Index(text[i:], "```")
+		if got := strings.Fields(text[i : i+end]); !slices.Equal(got, want) {
+			t.Errorf("%s shows the ACL\n%v\nRedisACL gives\n%v", doc, got, want)
+		}
+	}
+}

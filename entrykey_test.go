@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wtcache/wtcache/internal/rowcodec"
 )
 
@@ -301,4 +303,22 @@ func BenchmarkSealOpen(b *testing.B) {
 	b.ReportMetric(float64(tot[0])/float64(n), "decode-ns")
 	b.ReportMetric(float64(tot[1]-tot[0])/float64(n), "authenticate-extra-ns")
 	b.ReportMetric(float64(tot[2]-tot[0])/float64(n), "encrypt-extra-ns")
+}
+
+// TestOpenDBPanicShowsNoSecret: OpenDB panics only where NewConnector
+// fails; with a secret that is too short, the panic names its length, not
+// the secret.
+func TestOpenDBPanicShowsNoSecret(t *testing.T) {
+	const secret = "Mk9-short"
+	defer func() {
+		r := recover()
+		if r == nil {
+			t.Fatal("OpenDB accepted a 9-byte entry key")
+		}
+		if msg := fmt.Sprint(r); strings.Contains(msg, secret) || !strings.Contains(msg, "9 bytes") {
+			t.Fatalf("the panic: %s", msg)
+		}
+	}()
+	OpenDB(dsnConnector{dsn: "unused", drv: &wtDriver{}}, redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}),
+		WithEntryKeys(EntryKeys{Current: []byte(secret)}))
 }
