@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -266,7 +267,7 @@ func (r *reader) str() string {
 // cached slices are shared and must not be modified.
 var headers struct {
 	sync.RWMutex
-	m map[string][]Column
+	m map[string]*seenHeader
 }
 
 const maxHeaders = 4096
@@ -300,24 +301,41 @@ func decodeHeader(r *reader) ([]Column, error) {
 		return nil, ErrCorrupt
 	}
 	hdr := start[:len(start)-len(r.b)]
+	// The header of the last image decoded: the rows of one lookup, and
+	// of one table's hits, share it, so most decodes end here without the
+	// map's lock and hash.
+	if l := lastHeader.Load(); l != nil && l.hdr == hdr {
+		return l.cols, nil
+	}
 	headers.RLock()
 	cached, ok := headers.m[hdr]
 	headers.RUnlock()
 	if ok {
-		return cached, nil
+		lastHeader.Store(cached)
+		return cached.cols, nil
 	}
 	cols, err := parseHeader(&reader{b: hdr})
 	if err != nil {
 		return nil, err
 	}
+	seen := &seenHeader{hdr: strings.Clone(hdr), cols: cols}
 	headers.Lock()
 	if headers.m == nil || len(headers.m) >= maxHeaders {
-		headers.m = make(map[string][]Column)
+		headers.m = make(map[string]*seenHeader)
 	}
-	headers.m[strings.Clone(hdr)] = cols
+	headers.m[seen.hdr] = seen
 	headers.Unlock()
+	lastHeader.Store(seen)
 	return cols, nil
 }
+
+// seenHeader is a header's bytes and its columns.
+type seenHeader struct {
+	hdr  string
+	cols []Column
+}
+
+var lastHeader atomic.Pointer[seenHeader]
 
 func skipHeader(r *reader) bool {
 	n := r.uvarint()
