@@ -120,6 +120,16 @@ func dsnSecrets(d string) []string {
 		}
 		add(raw, true)
 		add(val.String(), true)
+		if quoted && i < len(d) && !isSpaceByte(d[i]) {
+			// Text right after the closing quote starts another
+			// parameter for libpq, but was most likely meant as the rest
+			// of the password (password=''secret): a secret too.
+			end := i
+			for end < len(d) && !isSpaceByte(d[end]) {
+				end++
+			}
+			add(d[i:end], true)
+		}
 	}
 	// Longest first, so that a piece never breaks a longer match.
 	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
@@ -139,7 +149,7 @@ type redactedError struct {
 }
 
 func (e *redactedError) Error() string {
-	msg := e.err.Error()
+	msg := hideQuotedDSN(e.err.Error())
 	for _, s := range e.secrets {
 		msg = strings.ReplaceAll(msg, s, "xxxxx")
 	}
@@ -148,12 +158,39 @@ func (e *redactedError) Error() string {
 
 func (e *redactedError) Unwrap() error { return e.err }
 
-// redactInner returns err, wrapped when its message holds one of secrets.
+// parseQuote is how pgx quotes a DSN it cannot parse.
+const parseQuote = "cannot parse `"
+
+// hideQuotedDSN replaces a DSN the message quotes whole (pgx: "cannot
+// parse `DSN`: reason"): pgx's own redaction misses passwords written in
+// ways libpq reads otherwise than the user meant (an unquoted space, a
+// quote inside), and the reason is what the user needs.
+func hideQuotedDSN(msg string) string {
+	i := strings.Index(msg, parseQuote)
+	if i < 0 {
+		return msg
+	}
+	start := i + len(parseQuote)
+	j := strings.IndexByte(msg[start:], '`')
+	if j < 0 {
+		return msg[:start] + "(the connection string, not shown: it may hold a password)`"
+	}
+	return msg[:start] + "(the connection string, not shown: it may hold a password)" + msg[start+j:]
+}
+
+// redactInner returns err, wrapped when its message holds one of secrets
+// or quotes the whole DSN.
 func redactInner(err error, secrets []string) error {
-	if err == nil || len(secrets) == 0 {
+	if err == nil {
 		return err
 	}
 	msg := err.Error()
+	if strings.Contains(msg, parseQuote) {
+		return &redactedError{err: err, secrets: secrets}
+	}
+	if len(secrets) == 0 {
+		return err
+	}
 	for _, s := range secrets {
 		if strings.Contains(msg, s) {
 			return &redactedError{err: err, secrets: secrets}

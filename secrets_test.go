@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/wtcache/wtcache/internal/dsn"
 )
 
 // TestSecretsNeverShown puts a known secret in every position a DSN can
@@ -270,6 +274,12 @@ func TestSecretsNeverShownGenerated(t *testing.T) {
 			continue
 		}
 		show("the Redis server's name", c.redisName())
+		if !loopbackOnly(d) {
+			// A password's unencoded character made pgx read a name as
+			// the host: connecting would send a DNS query off this machine.
+			_ = c.Close()
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if conn, err := c.Connect(ctx); err != nil {
 			show("the connect error", err.Error())
@@ -286,4 +296,28 @@ func TestSecretsNeverShownGenerated(t *testing.T) {
 	if checked < 300 {
 		t.Fatalf("only %d outputs checked", checked)
 	}
+}
+
+// loopbackOnly reports whether connecting with the PostgreSQL part of d
+// stays on this machine: pgx cannot parse it (it fails before dialing), or
+// every host it would dial is an IP address or a socket directory.
+func loopbackOnly(d string) bool {
+	inner, _, err := dsn.Split(d)
+	if err != nil {
+		return true
+	}
+	cfg, err := pgconn.ParseConfig(inner)
+	if err != nil {
+		return true
+	}
+	hosts := []string{cfg.Host}
+	for _, f := range cfg.Fallbacks {
+		hosts = append(hosts, f.Host)
+	}
+	for _, h := range hosts {
+		if net.ParseIP(h) == nil && !strings.HasPrefix(h, "/") {
+			return false
+		}
+	}
+	return true
 }
