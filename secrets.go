@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/wtcache/wtcache/internal/dsn"
 )
 
 // dsnSecrets returns the passwords an inner DSN holds, as written and
@@ -53,6 +55,17 @@ func dsnSecrets(d string) []string {
 		}
 		if j := strings.LastIndexByte(rest, '?'); j >= 0 {
 			auths = append(auths, rest[:j]) // a '?' in the password
+		}
+		if j := strings.IndexAny(rest, "@/"); j >= 0 && rest[j] == '@' {
+			auths = append(auths, rest[:j+1]) // libpq's and pgx's reading
+		}
+		// Passwords in the query (password=, sslpassword=).
+		if q := dsn.QueryStart(d); q >= 0 {
+			for _, part := range strings.Split(d[q+1:], "&") {
+				if k, v, ok := strings.Cut(part, "="); ok && strings.Contains(strings.ToLower(k), "password") {
+					add(v, true)
+				}
+			}
 		}
 		for _, a := range auths {
 			if at := strings.LastIndexByte(a, '@'); at >= 0 {
@@ -115,7 +128,7 @@ func dsnSecrets(d string) []string {
 		if quoted && i < len(d) {
 			i++ // the closing quote
 		}
-		if key != "password" {
+		if !strings.Contains(strings.ToLower(key), "password") { // password, sslpassword
 			continue
 		}
 		add(raw, true)
@@ -175,7 +188,35 @@ func hideQuotedDSN(msg string) string {
 	if j < 0 {
 		return msg[:start] + "(the connection string, not shown: it may hold a password)`"
 	}
-	return msg[:start] + "(the connection string, not shown: it may hold a password)" + msg[start+j:]
+	return msg[:start] + "(the connection string, not shown: it may hold a password)" + hideQuotedTokens(msg[start+j:])
+}
+
+// hideQuotedTokens replaces the text of every double-quoted token longer
+// than one character: the reason of a parse error quotes pieces of the
+// connection string (a query parameter, a percent-encoded token), which may
+// be pieces of a password written unencoded.
+func hideQuotedTokens(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(s[i+1:], '"')
+		if j < 0 {
+			break
+		}
+		b.WriteString(s[:i+1])
+		if j > 1 {
+			b.WriteString("…")
+		} else {
+			b.WriteString(s[i+1 : i+1+j])
+		}
+		b.WriteByte('"')
+		s = s[i+1+j+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // redactInner returns err, wrapped when its message holds one of secrets

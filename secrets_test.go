@@ -98,9 +98,15 @@ func TestSecretsNeverShown(t *testing.T) {
 		"host=127.0.0.1 user=app password='ab\\' " + secret + "' sslmode=bogus " + fakeRedisParam,
 		"host=127.0.0.1 user=app password=abc\\ " + secret + " sslmode=bogus " + fakeRedisParam,
 		"postgres://app:pw" + secret + "@127.0.0.1/test?sslmode=bogus&" + fakeRedisParam,
+		// Passwords in the query or as sslpassword, with a port pgx cannot
+		// read (its own redaction then misses them).
+		"postgres://postgres@127.0.0.1:notaport/test?application_name=me@host&password=" + secret,
+		"postgres://postgres@127.0.0.1:notaport/test?password=Sec@" + secret,
+		"host=127.0.0.1 user=postgres dbname=test sslpassword = " + secret + " port=notaport " + fakeRedisParam,
+		"host=127.0.0.1 user=postgres dbname=test sslpassword=Top\\ " + secret + " port=notaport " + fakeRedisParam,
 		// A cache_key cut short at an unencoded '&', '#' or space.
 		"postgres://app@127.0.0.1/test?sslmode=disable&cache_key=0123456789abcdef&" + secret + "&" + fakeRedisParam,
-		"postgres://app@127.0.0.1/test?" + fakeRedisParam + "&cache_key=0123456789abcdef#" + secret,
+		"postgres://app@127.0.0.1:1/test?" + fakeRedisParam + "&cache_key=0123456789abcdef#" + secret,
 		"host=127.0.0.1 cache_key=0123456789abcdef " + secret + " " + fakeRedisParam,
 	} {
 		db, err := sql.Open(DriverName, dsnText)
@@ -233,7 +239,19 @@ func TestSecretsNeverShownGenerated(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		secret := pick() + marker + pick()
 		var d string
-		switch rng.IntN(7) {
+		switch rng.IntN(9) {
+		case 7: // URL, the password in the query, a port pgx cannot read
+			v := secret
+			if rng.IntN(2) == 0 {
+				v = url.QueryEscape(v)
+			}
+			d = "postgres://app@127.0.0.1:" + []string{"1", "notaport"}[rng.IntN(2)] + "/test?sslmode=disable&password=" + v + "&" + fakeRedisParam
+		case 8: // keyword/value sslpassword, quoted or not, spaces around '='
+			v := secret
+			if rng.IntN(2) == 0 {
+				v = kvQuote(v)
+			}
+			d = "host=127.0.0.1 port=notaport user=app sslpassword" + []string{"=", " = "}[rng.IntN(2)] + v + " " + fakeRedisParam
 		case 0: // keyword/value, quoted as libpq wants
 			d = "host=127.0.0.1 port=1 user=app password=" + kvQuote(secret) + " sslmode=" + []string{"disable", "bogus"}[rng.IntN(2)] + " " + fakeRedisParam
 		case 1: // keyword/value, written as is

@@ -181,14 +181,19 @@ func transfer(ctx context.Context, db *sql.DB, from, to int64, amount string) er
 // there).
 func withCacheRedis(pgDSN, redisURL string) string {
 	if strings.HasPrefix(pgDSN, "postgres://") || strings.HasPrefix(pgDSN, "postgresql://") {
-		// A fragment means nothing to PostgreSQL, and wtcache refuses one
-		// (it is usually a password's '#' written unencoded): dropped.
-		base, _, _ := strings.Cut(pgDSN, "#")
+		// libpq and pgx read a URL with no fragment: a '#' is part of
+		// the value it is in, so the parameter goes at the end. Whether
+		// the URL has a query is read as they read it (a '?' in the
+		// password does not start one).
+		rest := pgDSN[strings.Index(pgDSN, "://")+3:]
+		if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+			rest = rest[i+1:] // past the user information
+		}
 		sep := "?"
-		if strings.Contains(base, "?") {
+		if strings.Contains(rest, "?") {
 			sep = "&"
 		}
-		return base + sep + "cache_redis=" + strings.ReplaceAll(url.QueryEscape(redisURL), "+", "%20")
+		return pgDSN + sep + "cache_redis=" + strings.ReplaceAll(url.QueryEscape(redisURL), "+", "%20")
 	}
 	quoted := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(redisURL)
 	return strings.TrimSpace(pgDSN) + " cache_redis='" + quoted + "'"

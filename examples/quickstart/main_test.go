@@ -21,7 +21,8 @@ func TestWithCacheRedis(t *testing.T) {
 	}{
 		{"url without query", "postgres://app@db:5432/bank", "postgres://app@db:5432/bank"},
 		{"url with query", "postgres://app@db/bank?sslmode=disable", "postgres://app@db/bank?sslmode=disable"},
-		{"url with fragment (dropped)", "postgresql://app@db/bank?sslmode=disable#x", "postgresql://app@db/bank?sslmode=disable"},
+		{"url with a '#' (part of a value for libpq and pgx)", "postgresql://app@db/bank?sslmode=disable#x", "postgresql://app@db/bank?sslmode=disable#x"},
+		{"url with a '?' in the password", "postgres://app:p?w@db/bank", "postgres://app:p?w@db/bank"},
 		{"keyword/value", "host=db user=app dbname=bank", "host=db user=app dbname=bank"},
 		{"empty keyword/value", "", ""},
 	}

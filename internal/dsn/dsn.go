@@ -33,6 +33,26 @@ func Split(s string) (inner string, params []Param, err error) {
 	return splitKV(s)
 }
 
+// QueryStart returns the index of the '?' that starts a URL DSN's query,
+// or -1, reading the URL as libpq and pgx do: the user information ends at
+// the first '@' if one comes before any '/', so a '?' in a password (or a
+// '/', '#', '&') does not start the query.
+func QueryStart(s string) int {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return strings.IndexByte(s, '?')
+	}
+	off := i + 3
+	if j := strings.IndexAny(s[off:], "@/"); j >= 0 && s[off+j] == '@' {
+		off += j + 1
+	}
+	j := strings.IndexByte(s[off:], '?')
+	if j < 0 {
+		return -1
+	}
+	return off + j
+}
+
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
@@ -40,20 +60,17 @@ func isURL(s string) bool {
 // splitURL works on the raw query text so that the rest of the URL (user
 // info, hosts, path, fragment) reaches the inner driver unchanged.
 func splitURL(s string) (string, []Param, error) {
-	q := strings.IndexByte(s, '?')
+	q := QueryStart(s)
 	if q < 0 {
 		return s, nil, nil
 	}
+	// libpq and pgx have no fragment: a '#' is part of the value it is in.
 	base, query := s[:q], s[q+1:]
-	if strings.IndexByte(query, '#') >= 0 {
-		// A fragment means nothing to PostgreSQL; a '#' in a value cuts it
-		// short (a password, cache_key) and sends the rest elsewhere.
-		return "", nil, errors.New("the URL holds a '#' after its '?': a '#' inside a value is written %23 (the text after it is not shown: it may be a secret)")
-	}
 	var keep []string
 	var params []Param
 	for _, part := range strings.Split(query, "&") {
 		if part == "" {
+			keep = append(keep, part) // the inner driver judges it
 			continue
 		}
 		rawKey, rawVal, hasEq := strings.Cut(part, "=")
@@ -218,7 +235,7 @@ func RedactURL(s string) string {
 	if err != nil {
 		return "(unparseable URL)"
 	}
-	if u.User == nil && strings.Contains(s, "@") {
+	if (u.User == nil && strings.Contains(s, "@")) || strings.Count(s, "@") > 1 {
 		// An '@' that is not the end of the user information: a password
 		// holding an unencoded '/', '?' or '#' put it, and the secret
 		// before it, in the path, the query or the fragment.
