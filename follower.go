@@ -178,12 +178,12 @@ func (cn *connector) follow(keys feedKeys, database string, pgcfg *pgx.ConnConfi
 	rcfg.RuntimeParams["replication"] = "database"
 	rconn, err := pgconn.ConnectConfig(ctx, rcfg)
 	if err != nil {
-		return fmt.Errorf("replication connection: %w", err)
+		return fmt.Errorf("replication connection: %w", redactInner(err, cn.innerSecrets))
 	}
 	defer rconn.Close(context.Background())
 	ic, err := cn.inner.Connect(ctx)
 	if err != nil {
-		return fmt.Errorf("catalog connection: %w", err)
+		return fmt.Errorf("catalog connection: %w", redactInner(err, cn.innerSecrets))
 	}
 	cat := newConn(ic, cn)
 	// The goroutines end before the connections close.
