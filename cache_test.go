@@ -59,16 +59,7 @@ func (e itEnv) openWith(t testing.TB, prefix string, opts []Option, extra ...str
 	if prefix == "" {
 		prefix = fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e9, prefixSeq.Add(1))
 	}
-	dsn := e.dbURL
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	dsn += sep + "cache_redis=" + url.QueryEscape(e.redisURL) + "&cache_prefix=" + prefix
-	for _, x := range extra {
-		dsn += "&" + x
-	}
-	c, err := (&wtDriver{opts: opts}).openConnector(dsn)
+	c, err := (&wtDriver{opts: opts}).openConnector(e.dsn(prefix, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +72,21 @@ func (e itEnv) openWith(t testing.TB, prefix string, opts []Option, extra ...str
 		}
 	})
 	return db, c
+}
+
+// dsn is the test database's URL with the test Redis, the key prefix and
+// extra parameters.
+func (e itEnv) dsn(prefix string, extra ...string) string {
+	d := e.dbURL
+	sep := "?"
+	if strings.Contains(d, "?") {
+		sep = "&"
+	}
+	d += sep + "cache_redis=" + url.QueryEscape(e.redisURL) + "&cache_prefix=" + prefix
+	for _, x := range extra {
+		d += "&" + x
+	}
+	return d
 }
 
 func (e itEnv) plain(t testing.TB) *sql.DB {

@@ -178,11 +178,12 @@ func TestEntryKeysRefuseForgeries(t *testing.T) {
 				if err := e.rdb.Set(ctx, imgKey(1), gen1+" "+f.img, time.Minute).Err(); err != nil {
 					t.Fatal(err)
 				}
-				before := c.reasons.misses(missUnauthentic)
+				unauthentic := func() int64 { _, m := c.reasons.snapshot(); return m[missUnauthentic] }
+				before := unauthentic()
 				if got := read(db, 1); got != want[1] {
 					t.Errorf("%s: served %q, want PostgreSQL's %q", f.name, got, want[1])
 				}
-				if c.reasons.misses(missUnauthentic) != before+1 {
+				if unauthentic() != before+1 {
 					t.Errorf("%s: not counted as unauthenticated_entry", f.name)
 				}
 				c.settle()

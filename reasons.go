@@ -58,16 +58,6 @@ func (r *reasonCounts) addBypass(reason string) {
 	}
 }
 
-// misses returns the count of one miss reason.
-func (r *reasonCounts) misses(reason string) int64 {
-	for i, s := range missReasons {
-		if s == reason {
-			return r.miss[i].Load()
-		}
-	}
-	return 0
-}
-
 func (r *reasonCounts) addMiss(reason string, n int64) {
 	for i, s := range missReasons {
 		if s == reason {

@@ -77,80 +77,35 @@ func dsnSecrets(d string) []string {
 				}
 			}
 		}
-		slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-		return out
-	}
-	// The keyword/value form, tokenised as libpq does (spaces around '=',
-	// quoted values with backslash escapes, escapes in unquoted values),
-	// tolerating what libpq would refuse (an unterminated quote).
-	for i := 0; i < len(d); {
-		for i < len(d) && isSpaceByte(d[i]) {
-			i++
-		}
-		start := i
-		for i < len(d) && d[i] != '=' && !isSpaceByte(d[i]) {
-			i++
-		}
-		key := d[start:i]
-		for i < len(d) && isSpaceByte(d[i]) {
-			i++
-		}
-		if i >= len(d) || d[i] != '=' {
-			if i == start {
-				i++
-			}
-			continue
-		}
-		i++
-		for i < len(d) && isSpaceByte(d[i]) {
-			i++
-		}
-		var val strings.Builder
-		quoted := i < len(d) && d[i] == '\''
-		if quoted {
-			i++
-		}
-		rawStart := i
-		for i < len(d) {
-			c := d[i]
-			if c == '\\' && i+1 < len(d) {
-				val.WriteByte(d[i+1])
-				i += 2
-				continue
-			}
-			if (quoted && c == '\'') || (!quoted && isSpaceByte(c)) {
-				break
-			}
-			val.WriteByte(c)
-			i++
-		}
-		raw := d[rawStart:i]
-		if quoted && i < len(d) {
-			i++ // the closing quote
-		}
-		if !strings.Contains(strings.ToLower(key), "password") { // password, sslpassword
-			continue
-		}
-		add(raw, true)
-		add(val.String(), true)
-		if quoted && i < len(d) && !isSpaceByte(d[i]) {
-			// Text right after the closing quote starts another
-			// parameter for libpq, but was most likely meant as the rest
-			// of the password (password=''secret): a secret too.
-			end := i
-			for end < len(d) && !isSpaceByte(d[end]) {
-				end++
-			}
-			add(d[i:end], true)
-		}
+	} else {
+		dsnSecretsKV(d, add)
 	}
 	// Longest first, so that a piece never breaks a longer match.
 	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
 }
 
-func isSpaceByte(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+// dsnSecretsKV adds the passwords of the keyword/value form, read as libpq
+// reads it (dsn.ScanKV), an unterminated quote included.
+func dsnSecretsKV(d string, add func(s string, pieces bool)) {
+	dsn.ScanKV(d, func(p dsn.KV) bool {
+		if !p.HasEq || !strings.Contains(strings.ToLower(p.Key), "password") { // password, sslpassword
+			return true
+		}
+		add(p.Raw, true)
+		add(p.Value, true)
+		if p.Closed && p.End < len(d) && !dsn.IsSpace(d[p.End]) {
+			// Text right after the closing quote starts another
+			// parameter for libpq, but was most likely meant as the rest
+			// of the password (password=''secret): a secret too.
+			end := p.End
+			for end < len(d) && !dsn.IsSpace(d[end]) {
+				end++
+			}
+			add(d[p.End:end], true)
+		}
+		return true
+	})
 }
 
 // redactedError is an inner driver's error whose message held a password

@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,11 +107,8 @@ func startResident(t *testing.T) *resident {
 	mustExec(t, p, "CREATE TABLE "+table+" (id bigint PRIMARY KEY, balance bigint NOT NULL, note text NOT NULL)")
 	mustExec(t, p, "INSERT INTO "+table+" SELECT g, 0, repeat('x', 40) FROM generate_series(1, 2000) g")
 	prefix := fmt.Sprintf("soak%d", time.Now().UnixNano()%1e9)
-	d := e.dbURL + "&cache_redis=" + url.QueryEscape(e.redisURL) + "&cache_prefix=" + prefix + "&cache_local=on&cache_local_tables=*"
-	if !strings.Contains(e.dbURL, "?") {
-		d = strings.Replace(d, "&", "?", 1)
-	}
-	c, err := (&wtDriver{}).openConnector(d)
+	// Not e.open: its cleanup would run after goleak has looked.
+	c, err := (&wtDriver{}).openConnector(e.dsn(prefix, "cache_local=on", "cache_local_tables=*"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,90 +117,124 @@ func splitURL(s string) (string, []Param, error) {
 func splitKV(s string) (string, []Param, error) {
 	var keep []string
 	var params []Param
-	i := 0
-	for {
-		for i < len(s) && isSpace(s[i]) {
-			i++
-		}
-		if i >= len(s) {
-			break
-		}
-		start := i
-		for i < len(s) && s[i] != '=' && !isSpace(s[i]) {
-			i++
-		}
-		key := s[start:i]
-		for i < len(s) && isSpace(s[i]) {
-			i++
-		}
-		if i >= len(s) || s[i] != '=' {
-			if ours(key) {
-				return "", nil, fmt.Errorf("%s: missing \"=\" after the parameter name", key)
+	var err error
+	ScanKV(s, func(p KV) bool {
+		switch {
+		case !p.HasEq:
+			if ours(p.Key) {
+				err = fmt.Errorf("%s: missing \"=\" after the parameter name", p.Key)
+				return false
 			}
 			if len(keep) == 0 && len(params) == 0 {
 				// A leading word without "=": the name of a configuration
 				// registered with pgx (stdlib.RegisterConnConfig), maybe
 				// followed by parameters.
-				keep = append(keep, key)
-				continue
+				keep = append(keep, p.Key)
+				return true
 			}
 			// libpq and pgx refuse it too, quoting it; it is often the
 			// tail of an unquoted value that held a space (a password,
 			// cache_key).
-			return "", nil, errors.New("a word without '=' after the first: a value that holds a space is quoted (key='a b') (the word is not shown: it may be a secret)")
-		}
-		i++ // '='
-		for i < len(s) && isSpace(s[i]) {
-			i++
-		}
-		var val strings.Builder
-		if i < len(s) && s[i] == '\'' {
-			i++
-			closed := false
-			for i < len(s) {
-				c := s[i]
-				if c == '\\' && i+1 < len(s) {
-					val.WriteByte(s[i+1])
-					i += 2
-					continue
-				}
-				if c == '\'' {
-					closed = true
-					i++
-					break
-				}
-				val.WriteByte(c)
-				i++
+			err = errors.New("a word without '=' after the first: a value that holds a space is quoted (key='a b') (the word is not shown: it may be a secret)")
+			return false
+		case p.Quoted && !p.Closed:
+			if ours(p.Key) {
+				err = fmt.Errorf("%s: unterminated quoted value", p.Key)
+				return false
 			}
-			if !closed {
-				if ours(key) {
-					return "", nil, fmt.Errorf("%s: unterminated quoted value", key)
-				}
-				keep = append(keep, s[start:])
-				break
-			}
-		} else {
-			for i < len(s) && !isSpace(s[i]) {
-				c := s[i]
-				if c == '\\' && i+1 < len(s) {
-					val.WriteByte(s[i+1])
-					i += 2
-					continue
-				}
-				val.WriteByte(c)
-				i++
-			}
+			keep = append(keep, s[p.Start:])
+			return false
+		case ours(p.Key):
+			params = append(params, Param{Key: p.Key, Value: p.Value})
+		default:
+			keep = append(keep, s[p.Start:p.End])
 		}
-		if ours(key) {
-			params = append(params, Param{Key: key, Value: val.String()})
-		} else {
-			keep = append(keep, s[start:i])
-		}
+		return true
+	})
+	if err != nil {
+		return "", nil, err
 	}
 	if err := checkDuplicates(params); err != nil {
 		return "", nil, err
 	}
 	return strings.Join(keep, " "), params, nil
+}
+
+// KV is one element of the keyword/value form, as libpq reads it.
+type KV struct {
+	Key    string
+	HasEq  bool   // false: a word without "=" (Raw and Value empty)
+	Raw    string // the value as written, without its quotes
+	Value  string // the value, its backslash escapes undone
+	Quoted bool
+	Closed bool // a quoted value's closing quote was found
+	// Start and End bound the element in the string (End is after the
+	// closing quote, or after the word of an element without "=").
+	Start, End int
+}
+
+// ScanKV tokenises the keyword/value form as libpq does (key = value,
+// spaces around "=", values in single quotes with backslash escapes,
+// escapes in unquoted values) and calls f for each element until f returns
+// false. It reads any string: an unterminated quote ends the scan with
+// Closed false.
+func ScanKV(s string, f func(KV) bool) {
+	i := 0
+	for {
+		for i < len(s) && IsSpace(s[i]) {
+			i++
+		}
+		if i >= len(s) {
+			return
+		}
+		p := KV{Start: i}
+		for i < len(s) && s[i] != '=' && !IsSpace(s[i]) {
+			i++
+		}
+		p.Key, p.End = s[p.Start:i], i
+		for i < len(s) && IsSpace(s[i]) {
+			i++
+		}
+		if i >= len(s) || s[i] != '=' {
+			if !f(p) {
+				return
+			}
+			continue
+		}
+		p.HasEq = true
+		i++ // '='
+		for i < len(s) && IsSpace(s[i]) {
+			i++
+		}
+		p.Quoted = i < len(s) && s[i] == '\''
+		if p.Quoted {
+			i++
+		}
+		rawStart := i
+		var val strings.Builder
+		for i < len(s) {
+			c := s[i]
+			if c == '\\' && i+1 < len(s) {
+				val.WriteByte(s[i+1])
+				i += 2
+				continue
+			}
+			if (p.Quoted && c == '\'') || (!p.Quoted && IsSpace(c)) {
+				break
+			}
+			val.WriteByte(c)
+			i++
+		}
+		p.Raw, p.Value = s[rawStart:i], val.String()
+		if p.Quoted && i < len(s) {
+			p.Closed = true
+			i++ // the closing quote
+		}
+		p.End = i
+		if !f(p) || (p.Quoted && !p.Closed) {
+			return
+		}
+	}
 }
 
 // ours reports whether key is a wtcache parameter, in any letter case: a
@@ -210,7 +244,8 @@ func ours(key string) bool {
 	return len(key) >= len(Prefix) && strings.EqualFold(key[:len(Prefix)], Prefix)
 }
 
-func isSpace(c byte) bool {
+// IsSpace reports whether c separates elements of the keyword/value form.
+func IsSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
 
