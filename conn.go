@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -22,13 +23,22 @@ type conn struct {
 	// the only users of their connector.
 	ownConnector *connector
 
-	sess     session
-	fx       stmtFacts // what the statement running now may do (funcs.go)
-	tx       *tx       // the database/sql transaction in progress
-	manualTx bool      // a BEGIN statement was sent (drivers other than pgx)
-	pending  targets   // writes of the transaction in progress
-	missWhy  string    // the reason of the first miss of the lookup running now
-	nearHit  bool      // the lookup running now was answered by the near cache
+	sess session
+	// clock: the time a lookup began, read once for the freshness checks
+	// it makes (session, catalog, facts, fences); zero outside a lookup.
+	clock time.Time
+	// last: the plan of the last text run directly on this connection
+	// (applications repeat theirs); plans are immutable per text.
+	last *plan
+	// spareRows: a lookup's rows, closed, for the next lookup (rows.go).
+	spareRows *cachedRows
+	keyBuf    []byte    // a lookup's key, before it is made a string (lookup1)
+	fx        stmtFacts // what the statement running now may do (funcs.go)
+	tx        *tx       // the database/sql transaction in progress
+	manualTx  bool      // a BEGIN statement was sent (drivers other than pgx)
+	pending   targets   // writes of the transaction in progress
+	missWhy   string    // the reason of the first miss of the lookup running now
+	nearHit   bool      // the lookup running now was answered by the near cache
 	// lost is the error with which a statement of wtcache's own (a
 	// catalog or session query) lost the connection: the server ended the
 	// session, the socket broke, a context ended mid-read. The
@@ -158,7 +168,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // or Execer on the inner connection it returns driver.ErrSkip, and
 // database/sql prepares the statement instead.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return c.exec(ctx, c.c.plans.get(query), nil, args)
+	return c.exec(ctx, c.plan(query), nil, args)
 }
 
 // runExec runs the statement itself: on s when it is prepared, else
@@ -350,7 +360,7 @@ func (c *conn) execInner(ctx context.Context, query string, args []driver.NamedV
 // QueryContext runs a query without preparing it, with the same fallbacks
 // as ExecContext.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.query(ctx, c.c.plans.get(query), nil, args)
+	return c.query(ctx, c.plan(query), nil, args)
 }
 
 // query is the common path of Query on a connection and on a statement
@@ -361,6 +371,11 @@ func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedV
 	ctx = c.startOp(ctx, p, "QUERY", &o)
 	defer func() { o.end(err) }()
 	defer c.answerLost(&err)
+	if p.lookup != nil {
+		// One clock read for the lookup's freshness checks: each allows
+		// seconds or milliseconds, the lookup takes microseconds.
+		c.clock = time.Now()
+	}
 	c.fx = c.facts(ctx, p)
 	if c.lost != nil {
 		return nil, c.takeLost()
@@ -373,8 +388,10 @@ func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedV
 		} else if c.fx.opaque {
 			c.bypass(ctx, &o, reasonOpaque)
 		} else if rows, ok, err := c.lookup(ctx, p, args, &o); ok {
+			c.clock = time.Time{}
 			return rows, err
 		}
+		c.clock = time.Time{}
 	}
 	var after func(bool)
 	if c.guarded(p) || c.fx.dbWide {
@@ -523,4 +540,23 @@ func (c *conn) serverAddr() string {
 		return sc.Conn().Config().Host
 	}
 	return ""
+}
+
+// now is the lookup's clock inside a lookup, the time otherwise.
+func (c *conn) now() time.Time {
+	if !c.clock.IsZero() {
+		return c.clock
+	}
+	return time.Now()
+}
+
+// plan returns the plan of query, from the connection's last one or the
+// connector's cache.
+func (c *conn) plan(query string) *plan {
+	if p := c.last; p != nil && p.text == query {
+		return p
+	}
+	p := c.c.plans.get(query)
+	c.last = p
+	return p
 }

@@ -56,7 +56,7 @@ func (c *conn) facts(ctx context.Context, p *plan) stmtFacts {
 		// statements pass through as before; see the README).
 		return fx
 	}
-	if m := p.facts.Load(); m != nil && m.catalogs == c.c.catalogs.Load() && time.Since(m.at) < c.c.cfg.schemaRefresh {
+	if m := p.facts.Load(); m != nil && m.catalogs == c.c.catalogs.Load() && c.now().Sub(m.at) < c.c.cfg.schemaRefresh {
 		return stmtFacts{dbWide: fx.dbWide || m.fx.dbWide, session: fx.session || m.fx.session, opaque: fx.opaque}
 	}
 	catalogs, at := c.c.catalogs.Load(), time.Now()

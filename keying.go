@@ -59,17 +59,22 @@ func keyKindOf(baseOID uint32, deterministic bool) keyKind {
 }
 
 func escapeKeyPart(b *strings.Builder, s string) {
+	var buf [64]byte
+	b.Write(appendKeyPart(buf[:0], s))
+}
+
+// appendKeyPart appends s escaped (escapeKeyPart) to dst.
+func appendKeyPart(dst []byte, s string) []byte {
 	const hexdig = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c <= ' ' || c >= 0x7f || c == ':' || c == '{' || c == '}' || c == '%' || c == '/' || c == '.' {
-			b.WriteByte('%')
-			b.WriteByte(hexdig[c>>4])
-			b.WriteByte(hexdig[c&15])
+			dst = append(dst, '%', hexdig[c>>4], hexdig[c&15])
 			continue
 		}
-		b.WriteByte(c)
+		dst = append(dst, c)
 	}
+	return dst
 }
 
 // tableTag returns the hash-tagged prefix shared by a table's keys.
@@ -91,15 +96,19 @@ func metaKey(tag string) string { return tag + ":t" }
 
 // rowKey builds a row key from normalised key parts.
 func rowKey(tag string, parts []string) string {
-	var b strings.Builder
-	b.Grow(len(tag) + 3 + 24*len(parts))
-	b.WriteString(tag)
-	b.WriteString(":r")
+	var buf [160]byte
+	return string(appendRowKey(buf[:0], tag, parts))
+}
+
+// appendRowKey appends rowKey(tag, parts) to dst.
+func appendRowKey(dst []byte, tag string, parts []string) []byte {
+	dst = append(dst, tag...)
+	dst = append(dst, ':', 'r')
 	for _, p := range parts {
-		b.WriteByte(':')
-		escapeKeyPart(&b, p)
+		dst = append(dst, ':')
+		dst = appendKeyPart(dst, p)
 	}
-	return b.String()
+	return dst
 }
 
 // normalizeKey turns an argument or literal into the canonical text of a
@@ -110,6 +119,12 @@ func normalizeKey(col *columnInfo, v any) (string, bool) {
 	v = basicValue(v)
 	switch col.keyKind {
 	case keyInt:
+		if n, ok := v.(int64); ok { // the common argument: no text to parse back
+			if !intFits(n, col.intBits) {
+				return "", false
+			}
+			return strconv.FormatInt(n, 10), true
+		}
 		s, ok := normalizeInt(v)
 		if !ok || !inIntRange(s, col.intBits) {
 			// Out of the column's range: PostgreSQL would raise an error
@@ -133,9 +148,11 @@ func normalizeKey(col *columnInfo, v any) (string, bool) {
 
 func inIntRange(s string, bits int) bool {
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return false
-	}
+	return err == nil && intFits(n, bits)
+}
+
+// intFits reports whether n is a value of an integer column of bits bits.
+func intFits(n int64, bits int) bool {
 	switch bits {
 	case 16:
 		return n >= math.MinInt16 && n <= math.MaxInt16

@@ -200,6 +200,9 @@ func (n *nearCache) shard(key string) *nearShard {
 
 func (n *nearCache) now() int64 { return int64(time.Since(n.base)) }
 
+// since is now() for a time read already.
+func (n *nearCache) since(t time.Time) int64 { return int64(t.Sub(n.base)) }
+
 // fresh reports whether near hits may be served now: the tracking
 // connection is known good and answered a heartbeat sent within maxStale.
 func (n *nearCache) fresh(now int64) bool {
@@ -226,8 +229,9 @@ func (n *nearCache) want(now int64) {
 // peek answers a lookup of keys of the table whose state key is state
 // from the near cache: all of them or none. It sets rows to the decoded
 // images (shared, never modified) and returns the table's incarnation.
-func (n *nearCache) peek(state, epoch string, keys []string, rows []*rowcodec.Row) (inc string, ok bool) {
-	now := n.now()
+// With one, the lookup is of that single key, not yet made a string (keys
+// is then not read).
+func (n *nearCache) peek(state, epoch string, keys []string, one []byte, rows []*rowcodec.Row, now int64) (inc string, ok bool) {
 	n.want(now)
 	if !n.fresh(now) {
 		return "", false
@@ -239,18 +243,36 @@ func (n *nearCache) peek(state, epoch string, keys []string, rows []*rowcodec.Ro
 	if st == nil {
 		return "", false
 	}
+	if one != nil {
+		// maphash.Bytes of a key's bytes is maphash.String of the key.
+		sh := &n.shards[maphash.Bytes(n.seed, one)%nearShards]
+		sh.mu.RLock()
+		e := sh.rows[string(one)]
+		sh.mu.RUnlock()
+		if !e.serves(st, epoch) {
+			return "", false
+		}
+		rows[0] = e.row
+		return st.inc, true
+	}
 	for i, k := range keys {
 		sh := n.shard(k)
 		sh.mu.RLock()
 		e := sh.rows[k]
 		sh.mu.RUnlock()
-		if e == nil || e.gen != st.gen || e.epoch != epoch {
+		if !e.serves(st, epoch) {
 			clear(rows[:i])
 			return "", false
 		}
 		rows[i] = e.row
 	}
 	return st.inc, true
+}
+
+// serves reports whether e holds an image of the table's state st, under
+// epoch.
+func (e *nearRow) serves(st *nearState, epoch string) bool {
+	return e != nil && e.gen == st.gen && e.epoch == epoch
 }
 
 // reserve marks keys and the state as being fetched, before the MGET is

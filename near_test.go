@@ -248,7 +248,10 @@ func TestNearReservations(t *testing.T) {
 			}
 			between(n)
 			n.fulfill(tok, sess, state, []string{k}, pr(), []*rowcodec.Row{row}, true)
-			_, got := n.peek(state, "", []string{k}, make([]*rowcodec.Row, 1))
+			_, got := n.peek(state, "", []string{k}, nil, make([]*rowcodec.Row, 1), n.now())
+			if _, byBytes := n.peek(state, "", nil, []byte(k), make([]*rowcodec.Row, 1), n.now()); byBytes != got {
+				t.Fatalf("the key as bytes: served %v, as a string %v", byBytes, got)
+			}
 			if want := name == "nothing"; got != want {
 				t.Fatalf("served %v, want %v", got, want)
 			}
@@ -275,7 +278,10 @@ func TestNearEntryLifetime(t *testing.T) {
 		n.fulfill(tok, sess, state, []string{k}, p, []*rowcodec.Row{{}}, true)
 	}
 	serves := func(k, epoch string) bool {
-		_, ok := n.peek(state, epoch, []string{k}, make([]*rowcodec.Row, 1))
+		_, ok := n.peek(state, epoch, []string{k}, nil, make([]*rowcodec.Row, 1), n.now())
+		if _, byBytes := n.peek(state, epoch, nil, []byte(k), make([]*rowcodec.Row, 1), n.now()); byBytes != ok {
+			t.Fatalf("%s as bytes: served %v, as a string %v", k, byBytes, ok)
+		}
 		return ok
 	}
 	store("{p:d:s.t}:r:1", "g1", "e1")
@@ -333,4 +339,85 @@ func TestNearTelemetry(t *testing.T) {
 	keys, _ := e.rdb.Keys(context.Background(), "{"+c.cfg.prefix+":*").Result()
 	e.rdb.Del(context.Background(), keys...)
 	waitFor(t, time.Second, "the flush", func() bool { return r.counter(t, "wtcache.near.invalidations", nil) > 0 })
+}
+
+// TestLookupRowsStayOwn: a lookup's rows are the caller's until it closes
+// them: lookups answered on the same connection meanwhile (near and Redis
+// hits, one after another on one *sql.Conn) never change rows still open,
+// and rows closed early are not read again.
+func TestLookupRowsStayOwn(t *testing.T) {
+	e := needServices(t)
+	setupAccounts(t, e)
+	mustExec(t, e.plain(t), "UPDATE wt_accounts SET balance = id * 7")
+	for _, near := range []bool{false, true} {
+		t.Run(fmt.Sprintf("near=%v", near), func(t *testing.T) {
+			var db *sql.DB
+			var c *connector
+			if near {
+				db, c = nearOpen(t, e, "")
+				for id := 1; id <= 10; id++ {
+					nearWarm(t, db, c, id)
+				}
+			} else {
+				db, c = e.open(t, "")
+				for id := 1; id <= 10; id++ {
+					warm(t, db, c, id)
+				}
+			}
+			ctx := context.Background()
+			cn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cn.Close()
+			h0 := c.hits.Load()
+			// Open rows for ids 1..10 on one connection, each left open
+			// while the next lookups run; then read them all.
+			var open []*sql.Rows
+			defer func() { // before the connection closes, even on a failure
+				for _, rows := range open {
+					rows.Close()
+				}
+			}()
+			for id := 1; id <= 10; id++ {
+				rows, err := cn.QueryContext(ctx, "SELECT id, balance FROM wt_accounts WHERE id = $1", id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				open = append(open, rows)
+				if id%3 == 0 {
+					// Closed at once: its rows may serve the next lookup.
+					closed := open[len(open)-1]
+					open = open[:len(open)-1]
+					if err := closed.Close(); err != nil {
+						t.Fatal(err)
+					}
+					if closed.Next() {
+						t.Fatal("closed rows gave a row")
+					}
+				}
+			}
+			if c.hits.Load()-h0 != 10 {
+				t.Fatalf("%d hits, want 10 (the lookups must be answered by the cache)", c.hits.Load()-h0)
+			}
+			for _, rows := range open {
+				var id, b int64
+				if !rows.Next() {
+					t.Fatal("an open lookup lost its row")
+				}
+				if err := rows.Scan(&id, &b); err != nil {
+					t.Fatal(err)
+				}
+				if b != id*7 {
+					t.Fatalf("row %d read %d, want %d: another lookup's answer", id, b, id*7)
+				}
+				if rows.Next() {
+					t.Fatal("a second row")
+				}
+				if err := rows.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -442,18 +442,27 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	// cache and the large-row set keep keys, and a slice would keep the
 	// whole lookup's text alive.
 	keys := make([]string, len(keyParts))
-	for i, kp := range keyParts {
-		keys[i] = rowKey(tk.tag, kp)
+	var one []byte
+	if len(keyParts) == 1 && ti.near && cn.near != nil {
+		// A near hit needs no key string: the near cache looks the key up
+		// as bytes, and readThrough makes it a string if the lookup goes
+		// on to Redis.
+		c.keyBuf = appendRowKey(c.keyBuf[:0], tk.tag, keyParts[0])
+		one = c.keyBuf
+	} else {
+		for i, kp := range keyParts {
+			keys[i] = rowKey(tk.tag, kp)
+		}
 	}
 	found := make([]*rowcodec.Row, len(keys))
 	hits := 0
 	if len(keys) > 0 {
 		var why string
-		if hits, why = c.readThrough(ctx, ti, tk, keys, keyParts, found); why != "" {
+		if hits, why = c.readThrough(ctx, ti, tk, keys, one, keyParts, found); why != "" {
 			return nil, why, nil
 		}
 	}
-	r := b.result(found, limit, offset)
+	r := b.result(c.newRows(), found, limit, offset)
 	if r == nil {
 		// No row and no column metadata known yet: let PostgreSQL answer.
 		return nil, reasonNoMetadata, nil
@@ -486,11 +495,13 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 // the misses looked like; the misses are read from PostgreSQL in one
 // statement and handed to the caller, and a fill stores them afterwards
 // only if nothing moved in Redis since the Peek (see internal/proto).
-func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, keyParts [][]string, found []*rowcodec.Row) (hits int, bypass string) {
+//
+// With one, keys holds a single key not made a string yet: one holds it.
+func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, one []byte, keyParts [][]string, found []*rowcodec.Row) (hits int, bypass string) {
 	cn := c.c
 	c.nearHit = false
 	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
-	start := time.Now()
+	start := c.now()
 	if !dv.serves(start) || c.sess.catalogs != cn.catalogs.Load() {
 		// A database-wide write is under way or has just ended (a DDL
 		// among them, perhaps), or this process has not heard from
@@ -514,7 +525,7 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	if nc != nil {
 		// The near cache answers the whole lookup or none of it
 		// (near.go), under the same conditions as a Redis hit below.
-		if inc, ok := nc.peek(tk.state, epoch, keys, found); ok {
+		if inc, ok := nc.peek(tk.state, epoch, keys, one, found, nc.since(start)); ok {
 			ok = dv.serves(start) && !cn.fenceDirty.Load() && (fv == nil || fv.fresh(start)) &&
 				epochKnown && !dv.locked && !cn.observe(tk.inc, inc)
 			for i := 0; ok && i < len(keys); i++ {
@@ -528,6 +539,9 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			}
 			clear(found) // asked of Redis, which says why
 		}
+	}
+	if one != nil {
+		keys[0] = string(one)
 	}
 	pr := proto.PeekResult{Epoch: epoch, Rows: make([]proto.PeekRow, len(keys))}
 	var storeNear func()
@@ -723,11 +737,18 @@ func imageMatches(r *rowcodec.Row, ti *tableInfo) bool {
 	if len(r.Columns) != len(ti.cols) {
 		return false
 	}
+	if len(r.Columns) == 0 {
+		return true
+	}
+	if &r.Columns[0] == ti.matched.Load() {
+		return true // the header compared last time, shared by its rows
+	}
 	for i, c := range r.Columns {
 		if c.Name != ti.cols[i].name || c.TypeOID != ti.cols[i].typeOID {
 			return false
 		}
 	}
+	ti.matched.Store(&r.Columns[0])
 	return true
 }
 
@@ -910,8 +931,8 @@ func ownBytes(r *rowcodec.Row) *rowcodec.Row {
 // result builds the rows the caller sees. It returns nil when no row was
 // found and the columns' metadata is not known yet: filtered by the IS NULL
 // predicates, ordered, limited and projected.
-func (b *boundLookup) result(found []*rowcodec.Row, limit, offset int64) *cachedRows {
-	cr := &cachedRows{names: b.names}
+func (b *boundLookup) result(cr *cachedRows, found []*rowcodec.Row, limit, offset int64) *cachedRows {
+	cr.names = b.names
 	sel := cr.sel[:0]
 	for _, r := range found {
 		if r == nil {

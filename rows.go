@@ -104,6 +104,24 @@ type cachedRows struct {
 	// Room for the common case, one row, without more allocations.
 	one [1][]any
 	sel [1]*rowcodec.Row
+
+	// home: the connection that made it, which takes it back at Close
+	// for its next lookup (database/sql closes a connection's rows
+	// before it uses the connection again, or closes them under the
+	// connection's lock).
+	home *conn
+}
+
+// newRows returns rows for a lookup's answer: the connection's spare
+// ones, closed since they were last used, or new ones.
+func (c *conn) newRows() *cachedRows {
+	r := c.spareRows
+	if r == nil {
+		return &cachedRows{home: c}
+	}
+	c.spareRows = nil
+	*r = cachedRows{home: c}
+	return r
 }
 
 var (
@@ -117,7 +135,14 @@ var (
 )
 
 func (r *cachedRows) Columns() []string { return r.names }
-func (r *cachedRows) Close() error      { r.rows, r.pos = nil, 0; return nil }
+func (r *cachedRows) Close() error {
+	r.rows, r.pos = nil, 0
+	if h := r.home; h != nil {
+		r.home = nil
+		h.spareRows = r
+	}
+	return nil
+}
 
 func (r *cachedRows) Next(dest []driver.Value) error {
 	if r.pos >= len(r.rows) {

@@ -61,6 +61,9 @@ type tableInfo struct {
 	// lastCols is the column metadata the inner driver last reported for
 	// the table's rows, to answer a lookup that finds no row.
 	lastCols atomic.Pointer[[]rowcodec.Column]
+	// matched: the first column of the last image header found to match
+	// cols (imageMatches); decoded headers are shared and never changed.
+	matched atomic.Pointer[rowcodec.Column]
 }
 
 // cascade is a foreign key from another table to this one whose action
@@ -99,11 +102,11 @@ func (s *schemaCache) putFuncClass(name string, fc funcClass) {
 	s.funcs[name] = fc
 }
 
-func (s *schemaCache) get(oid uint32, maxAge time.Duration) *tableInfo {
+func (s *schemaCache) get(oid uint32, maxAge time.Duration, now time.Time) *tableInfo {
 	s.mu.RLock()
 	t := s.tables[oid]
 	s.mu.RUnlock()
-	if t == nil || time.Since(t.loaded) > maxAge {
+	if t == nil || now.Sub(t.loaded) > maxAge {
 		return nil
 	}
 	return t
@@ -189,6 +192,9 @@ func (c *conn) innerQuery(ctx context.Context, query string, args ...any) ([][]d
 	for i, a := range args {
 		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
+	// A round trip to the server: the lookup's clock (conn.now) is read
+	// again after it.
+	c.clock = time.Time{}
 	rows, err := qc.QueryContext(ctx, query, nv)
 	if err != nil {
 		c.noteLost(err)
@@ -219,7 +225,7 @@ func (c *conn) ensureSession(ctx context.Context) error {
 	inTx := c.inTx()
 	catalogs := c.c.catalogs.Load()
 	if c.sess.ready && (!c.sess.inTx || inTx) && c.sess.catalogs == catalogs &&
-		time.Since(c.sess.loaded) < c.c.cfg.schemaRefresh {
+		c.now().Sub(c.sess.loaded) < c.c.cfg.schemaRefresh {
 		return nil
 	}
 	rows, err := c.innerQuery(ctx, sessionQuery)
@@ -277,7 +283,7 @@ func (c *conn) table(ctx context.Context, t recognize.Table) (*tableInfo, error)
 	if oid == 0 {
 		return nil, nil
 	}
-	if ti := c.c.schema.get(oid, c.c.cfg.schemaRefresh); ti != nil {
+	if ti := c.c.schema.get(oid, c.c.cfg.schemaRefresh, c.now()); ti != nil {
 		return ti, nil
 	}
 	ti, err := c.loadTable(ctx, oid)

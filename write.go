@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -348,7 +349,7 @@ func (c *conn) addTarget(ctx context.Context, ts targets, ti *tableInfo, s *reco
 // loadKnown returns the schema knowledge of a table known by OID, loading
 // it when needed; nil when it cannot be loaded.
 func (c *conn) loadKnown(ctx context.Context, oid uint32) *tableInfo {
-	if ti := c.c.schema.get(oid, c.c.cfg.schemaRefresh); ti != nil {
+	if ti := c.c.schema.get(oid, c.c.cfg.schemaRefresh, time.Now()); ti != nil {
 		return ti
 	}
 	ti, err := c.loadTable(ctx, oid)
