@@ -185,6 +185,34 @@ func TestFillAfterEvictedWriteRefused(t *testing.T) {
 	})
 }
 
+// A live intent whose row lost its version key (evicted, or deleted by
+// hand) before a reader looked: the reader sees no version and an
+// unchanged sequence at its fill, but the intent is still live, so the fill
+// (in a batch of rows without intents, which takes the one-command path
+// otherwise) is refused.
+func TestFillRefusedWhileIntentLiveWithoutVersion(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		warm(t, rdb, []string{k2}, "other")
+		w := &writer{token: "w1"}
+		w.intent(t, rdb)
+		rdb.Del(ctx, VersionKey(k1)) // evicted while the intent is live
+		rdb.Del(ctx, ImageKey(k2))
+		p := peek(t, rdb, k1, k2)
+		if p.Rows[0].Version != "" || p.Rows[0].Hit || p.Rows[1].Hit {
+			t.Fatalf("peek: %+v", p.Rows)
+		}
+		fill(t, rdb, p, []string{k1, k2}, "old", "other")
+		if got := hits(peek(t, rdb, k1))[0]; got != "-" {
+			t.Fatalf("a fill stored %q while the row's intent was live", got)
+		}
+		w.release(t, rdb, "new")
+		if got := hits(peek(t, rdb, k1))[0]; got != "new" {
+			t.Fatalf("after the release: %q, want the writer's image", got)
+		}
+	})
+}
+
 // Two writers on one row: neither stores its image; the row stays a miss
 // until a reader fills it.
 func TestContendedWritersStoreNothing(t *testing.T) {
@@ -701,5 +729,65 @@ func TestVersionFromAnotherIncarnation(t *testing.T) {
 	w.release(t, rdb, "")
 	if n := fill(t, rdb, p, []string{k1}, "v1"); n != 0 {
 		t.Fatalf("a fill from before the write stored: the new incarnation gave the version %q again", peek(t, rdb, k1).Rows[0].Version)
+	}
+}
+
+// FillMany runs the jobs of one table that saw the same state as one
+// script call, and decides each row as its own call would: a job that
+// looked before a write the others did not see is not merged with them,
+// and stays refused.
+func TestFillManyMergesOnlySameState(t *testing.T) {
+	const k3 = "{test:proto}:r:3"
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		t.Cleanup(func() { rdb.Del(context.Background(), k3, ImageKey(k3), VersionKey(k3)) })
+		var calls int
+		rdb.AddHook(countScripts{&calls})
+		warm(t, rdb, []string{k3}, "other")
+		rdb.Del(ctx, ImageKey(k3))
+		early := peek(t, rdb, k1) // k1 has no version: its fill compares the sequence
+		w := &writer{token: "w"}
+		w.intent(t, rdb)
+		w.release(t, rdb, "new")
+		rdb.Del(ctx, ImageKey(k1), VersionKey(k1)) // the write's traces evicted
+		late1, late2 := peek(t, rdb, k2), peek(t, rdb, k3)
+		job := func(p PeekResult, k, img string) *FillJob {
+			return &FillJob{Meta: meta, Keys: []string{k}, Gen: p.Gen, Seq: p.Seq, Versions: []string{p.Rows[0].Version}, TTLMs: 60000, Images: [][]byte{[]byte(img)}}
+		}
+		jobs := []*FillJob{job(late1, k2, "b"), job(early, k1, "stale"), job(late2, k3, "c")}
+		calls = 0
+		FillMany(ctx, rdb, jobs)
+		if calls != 2 {
+			t.Fatalf("%d script calls, want 2 (the two jobs that saw the same state merged)", calls)
+		}
+		if jobs[0].Err != nil || jobs[1].Err != nil || jobs[0].Stored != 2 || jobs[1].Stored != 0 || jobs[2].Stored != 0 {
+			t.Fatalf("stored %d %d %d, errors %v %v %v", jobs[0].Stored, jobs[1].Stored, jobs[2].Stored, jobs[0].Err, jobs[1].Err, jobs[2].Err)
+		}
+		if got := hits(peek(t, rdb, k1, k2, k3)); got[0] != "-" || got[1] != "b" || got[2] != "c" {
+			t.Fatalf("after the fills: %q", got)
+		}
+	})
+}
+
+// countScripts counts the scripts sent, alone or in a pipeline.
+type countScripts struct{ n *int }
+
+func (h countScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "evalsha" || cmd.Name() == "eval" {
+			*h.n++
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h countScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if cmd.Name() == "evalsha" || cmd.Name() == "eval" {
+				*h.n++
+			}
+		}
+		return next(ctx, cmds)
 	}
 }

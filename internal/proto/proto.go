@@ -91,11 +91,28 @@ func Fill(ctx context.Context, rdb redis.Scripter, meta string, keys []string, g
 	return stored, err
 }
 
-// args lays out ARGV for the fill script.
+// args lays out ARGV for the fill script: each image after its tag.
 func (j *FillJob) args() []any {
 	av := args(j.Gen, j.Seq, NewToken(), j.TTLMs, j.Epoch)
+	tag := j.Gen + " "
+	if j.Epoch != "" {
+		tag = j.Gen + "/" + j.Epoch + " "
+	}
+	size := 0
+	for _, img := range j.Images {
+		if len(img) > 0 {
+			size += len(tag) + len(img)
+		}
+	}
+	buf := make([]byte, 0, size) // one allocation for the batch
 	for k, img := range j.Images {
-		av = append(av, j.Versions[k], img)
+		var v []byte
+		if len(img) > 0 {
+			at := len(buf)
+			buf = append(append(buf, tag...), img...)
+			v = buf[at:len(buf):len(buf)]
+		}
+		av = append(av, j.Versions[k], v)
 	}
 	return av
 }
@@ -125,23 +142,81 @@ type FillJob struct {
 	Err      error // set by FillMany
 }
 
-// FillMany runs the fills of jobs in one pipelined round trip (each is the
-// same script as Fill, so each is atomic on its own). A job that finds the
-// script missing from Redis (a restart) is retried alone.
+// FillMany runs the fills of jobs in one pipelined round trip. Jobs of one
+// table that saw the same state (the same gen, sequence, epoch) and store
+// with the same TTL run as one script call, up to maxMergedRows rows: the
+// conditions are per row, given what the table looked like, so a merged
+// call decides each row as its own job's call would, and a call's fixed
+// cost in Redis is paid once. Counts of a merged call go to its first job
+// (the others get zero); every job gets its call's error. A call that finds
+// the script missing from Redis (a restart) is retried alone.
 func FillMany(ctx context.Context, rdb redis.UniversalClient, jobs []*FillJob) {
+	calls := mergeFills(jobs)
 	pipe := rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(jobs))
-	for i, j := range jobs {
-		cmds[i] = fillScript.EvalSha(ctx, pipe, scriptKeys(j.Meta, j.Keys), j.args()...)
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, c := range calls {
+		cmds[i] = fillScript.EvalSha(ctx, pipe, scriptKeys(c.job.Meta, c.job.Keys), c.job.args()...)
 	}
 	_, _ = pipe.Exec(ctx)
-	for i, j := range jobs {
+	for i, c := range calls {
+		j := c.job
 		n, bad, err := fillResult(cmds[i])
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			n, bad, err = fillResult(fillScript.Run(ctx, rdb, scriptKeys(j.Meta, j.Keys), j.args()...))
 		}
-		j.Stored, j.Corrupt, j.Err = n, bad, err
+		for k, m := range c.members {
+			m.Stored, m.Corrupt, m.Err = 0, 0, err
+			if k == 0 {
+				m.Stored, m.Corrupt = n, bad
+			}
+		}
 	}
+}
+
+// maxMergedRows bounds the rows of a merged fill call.
+const maxMergedRows = 1000
+
+// fillCall is one script call of FillMany: job, made of members.
+type fillCall struct {
+	job     *FillJob
+	members []*FillJob
+	whole   bool // a version and an image per key: it can take others
+}
+
+// mergeFills groups jobs into calls (FillMany), in order of first appearance.
+func mergeFills(jobs []*FillJob) []*fillCall {
+	type state struct {
+		meta, gen, seq, epoch string
+		ttl                   int64
+	}
+	var calls []*fillCall
+	open := make(map[state]*fillCall)
+	for _, j := range jobs {
+		s := state{j.Meta, j.Gen, j.Seq, j.Epoch, j.TTLMs}
+		c := open[s]
+		whole := len(j.Versions) == len(j.Keys) && len(j.Images) == len(j.Keys)
+		if c != nil && (!whole || !c.whole || len(c.job.Keys)+len(j.Keys) > maxMergedRows) {
+			c = nil
+		}
+		if c == nil {
+			c = &fillCall{job: j, members: []*FillJob{j}, whole: whole}
+			calls = append(calls, c)
+			open[s] = c
+			continue
+		}
+		if len(c.members) == 1 {
+			// A merged job of its own: the members' slices stay theirs.
+			first := c.job
+			c.job = &FillJob{Meta: first.Meta, Gen: first.Gen, Seq: first.Seq, TTLMs: first.TTLMs, Epoch: first.Epoch,
+				Keys: append([]string(nil), first.Keys...), Versions: append([]string(nil), first.Versions...),
+				Images: append([][]byte(nil), first.Images...)}
+		}
+		c.job.Keys = append(c.job.Keys, j.Keys...)
+		c.job.Versions = append(c.job.Versions, j.Versions...)
+		c.job.Images = append(c.job.Images, j.Images...)
+		c.members = append(c.members, j)
+	}
+	return calls
 }
 
 // InitMeta makes the table's state if it is missing (or corrupt) and sets

@@ -214,12 +214,69 @@ local function ttlms(x) return math.max(1, tonumber(x)) end
 
 // fillScript stores images read from the database after a miss. ARGV:
 // the gen and s the reader saw, a fresh generation, ttl ms, the change
-// feed's epoch the reader knew ("" for none; the image is stored under it),
-// then per row the n the reader saw ("" for none) and the image ("" = no
-// row: store nothing). An image is stored only if nothing moved since the reader
-// looked (see the top of this file). Returns {images stored, keys of the
-// wrong type found and removed}.
+// feed's epoch the reader knew ("" for none), then per row the n the reader
+// saw ("" for none) and the value to store: the image after its tag, "<gen>
+// " or "<gen>/<epoch> " with the gen the reader saw ("" = no row: store
+// nothing; the script stores only under that gen, so the tag is the one it
+// would write, and Redis builds no string per row). An image is stored
+// only if nothing moved since the reader looked (see the top of this
+// file). Returns {images stored, keys of the wrong type found and
+// removed}.
+//
+// The common case takes one command per row: when no row of the batch has
+// an intent hash (so no live intent, no dead one to remove, no contention
+// mark to clear) and every version is a string or absent, unmarked, the
+// versions are read with one MGET and each image is stored with one SET
+// (whose GET option finds an image key of the wrong type). An intent
+// always sets its row's version marked, and only a script that finds no
+// live intent unmarks it, so an unmarked version equal to the one the
+// reader saw means no intent was placed since, live or not; an absent one,
+// with the table's sequence unchanged, the same. Anything else takes the
+// row-by-row path below it.
 var fillScript = redis.NewScript(prelude + `
+local gen0, tlocked0 = meta(ARGV[3])
+local nrows = rows()
+if not tlocked0 and gen0 == ARGV[1] and nrows <= 2000 then
+  local rk, nk = {}, {}
+  for j = 1, nrows do rk[j] = KEYS[3*j]; nk[j] = KEYS[3*j+2] end
+  local fast = redis.call('EXISTS', unpack(rk)) == 0
+  local ns
+  if fast then
+    ns = redis.call('MGET', unpack(nk))
+    local absent = {}
+    for j = 1, nrows do
+      if not ns[j] then absent[#absent + 1] = nk[j]
+      elseif string.sub(ns[j], -1) == '*' then fast = false end
+    end
+    -- MGET answers nothing for a key of another type: EXISTS tells.
+    if fast and #absent > 0 then fast = redis.call('EXISTS', unpack(absent)) == 0 end
+  end
+  if fast then
+    local ttl = ttlms(ARGV[4])
+    local stored, corrupt = 0, 0
+    for j = 1, nrows do
+      local want, img = ARGV[4 + 2*j], ARGV[5 + 2*j]
+      -- n is unmarked (or the fast path was not taken), so n == want
+      -- means the reader saw no intent mark either.
+      local n = ns[j] or ''
+      if n == want and (want ~= '' or G.s == ARGV[2]) then
+        local v = KEYS[3*j+1]
+        if img ~= '' then
+          local x = redis.pcall('SET', v, img, 'PX', ttl, 'GET')
+          if type(x) == 'table' and x.err then
+            redis.call('DEL', v)
+            redis.call('SET', v, img, 'PX', ttl)
+            corrupt = corrupt + 1
+          end
+          stored = stored + 1
+        else
+          redis.call('DEL', v)
+        end
+      end
+    end
+    return done({stored, corrupt})
+  end
+end
 -- Keys of the wrong type are garbage: removed, and counted.
 local corrupt = 0
 for j = 1, rows() do
@@ -230,12 +287,10 @@ for j = 1, rows() do
     corrupt = corrupt + 1
   end
 end
-local gen, tlocked = meta(ARGV[3])
+local gen, tlocked = gen0, tlocked0
 if tlocked or gen ~= ARGV[1] then return done({0, corrupt}) end
 local seq = G.s
 local stored = 0
-local tag = gen
-if ARGV[5] ~= '' then tag = gen .. '/' .. ARGV[5] end
 for j = 1, rows() do
   local v = KEYS[3*j+1]
   local want, img = ARGV[4 + 2*j], ARGV[5 + 2*j]
@@ -245,7 +300,7 @@ for j = 1, rows() do
   local marked = string.sub(want, -1) == '*'
   if not st.corrupt and not marked and st.intents == 0 and n == want and (want ~= '' or seq == ARGV[2]) then
     if img ~= '' then
-      redis.call('SET', v, tag .. ' ' .. img, 'PX', ttlms(ARGV[4]))
+      redis.call('SET', v, img, 'PX', ttlms(ARGV[4]))
       if st.c then redis.call('HDEL', KEYS[3*j], 'c') end
       stored = stored + 1
     else
