@@ -402,14 +402,18 @@ func PeekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys
 			a = append(a, &args[i])
 		}
 	}
-	vals, err := rdb.Do(ctx, a...).Slice()
+	// Read as strings, not boxed values: a key that is absent (or of
+	// another type) reads as "", which no state, image or version is.
+	cmd := redis.NewStringSliceCmd(ctx, a...)
+	_ = rdb.Process(ctx, cmd)
+	vals, err := cmd.Result()
 	if err != nil {
 		return err
 	}
 	if len(vals) != 1+2*len(keys) {
 		return ErrProtocol
 	}
-	if g, ok := vals[0].(string); ok {
+	if g := vals[0]; g != "" {
 		gen, rest, ok1 := strings.Cut(g, " ")
 		inc, seq, ok2 := strings.Cut(rest, " ")
 		if ok1 && ok2 {
@@ -418,9 +422,9 @@ func PeekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys
 	}
 	for i := range keys {
 		r := &res.Rows[i]
-		r.Version, _ = vals[2+2*i].(string)
-		v, ok := vals[1+2*i].(string)
-		if !ok {
+		r.Version = vals[2+2*i]
+		v := vals[1+2*i]
+		if v == "" {
 			continue
 		}
 		gen, img, ok := strings.Cut(v, " ")
