@@ -252,6 +252,11 @@ func newChaosRun(t *testing.T, o chaosOptions) *chaosRun {
 		if o.brokenFills {
 			c.brokenFills.Store(true)
 		}
+		if i%2 == 1 {
+			// Every other handle reads a lookup's images alone and its
+			// misses' versions after, as lookups of many keys do.
+			c.splitAt.Store(1)
+		}
 		name := fmt.Sprintf("h%d", i)
 		switch {
 		case spec.redisProxied && spec.pgProxied:

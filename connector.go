@@ -109,6 +109,9 @@ type connector struct {
 	// brokenFills makes fills store their rows unconditionally (the naive
 	// read-through); only tests set it, to prove the checker can fail.
 	brokenFills atomic.Bool
+	// splitAt, when set, replaces splitVersionsAt (tests: 1 makes every
+	// lookup read its misses' versions apart, read.go).
+	splitAt atomic.Int32
 
 	dirtyMu   sync.Mutex
 	dirtyN    atomic.Int32

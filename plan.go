@@ -37,7 +37,10 @@ type plan struct {
 	mu    sync.Mutex
 	bound map[uint32]bindEntry // by table OID
 
-	hits     atomic.Pointer[hitCount] // see op.outcome
+	hits atomic.Pointer[hitCount] // see op.outcome
+	// missed: the text's last lookup of many keys had misses (readThrough
+	// then reads the versions with the images, in one round trip).
+	missed   atomic.Bool
 	nearHits atomic.Pointer[hitCount]
 	// facts: what the catalog said of the text's calls and operators
 	// (funcs.go), while the catalog has not changed and it is young.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -458,7 +459,7 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	hits := 0
 	if len(keys) > 0 {
 		var why string
-		if hits, why = c.readThrough(ctx, ti, tk, keys, one, keyParts, found); why != "" {
+		if hits, why = c.readThrough(ctx, ti, tk, keys, one, keyParts, found, &p.missed); why != "" {
 			return nil, why, nil
 		}
 	}
@@ -486,6 +487,14 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 	return r, "", nil
 }
 
+// splitVersionsAt is the number of keys from which a lookup reads the
+// images alone and the misses' versions after (proto.PeekImagesInto): with
+// few keys the versions cost little in the one round trip; with many they
+// are half of it, and hits do not need them. A statement whose last such
+// lookup had misses reads them together again (plan.missed): misses would
+// pay a second round trip.
+const splitVersionsAt = 8
+
 // readThrough fills found[i] for every key, from Redis or PostgreSQL. It
 // returns false when the database read failed: the caller then passes the
 // original statement through, so that the error is PostgreSQL's own answer
@@ -497,7 +506,11 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 // only if nothing moved in Redis since the Peek (see internal/proto).
 //
 // With one, keys holds a single key not made a string yet: one holds it.
-func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, one []byte, keyParts [][]string, found []*rowcodec.Row) (hits int, bypass string) {
+//
+// missed records whether the statement's last lookup of many keys had
+// misses: while they do not, such a lookup reads only the images in its
+// first round trip (splitVersionsAt).
+func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys []string, one []byte, keyParts [][]string, found []*rowcodec.Row, missed *atomic.Bool) (hits int, bypass string) {
 	cn := c.c
 	c.nearHit = false
 	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
@@ -554,12 +567,25 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		}
 		rctx, cancel := cn.redisCtxFrom(ctx, start)
 		o := cn.tel
+		peek := proto.PeekInto
+		split := int(cn.splitAt.Load())
+		if split == 0 {
+			split = splitVersionsAt
+			if missed.Load() {
+				split = len(keys) + 1 // misses expected: no second round trip
+			}
+		}
+		if len(keys) >= split {
+			// Many keys: the images alone, the misses' versions after
+			// (proto.ReadVersions), when there are misses to fill.
+			peek = proto.PeekImagesInto
+		}
 		if o.stepSpans(ctx) {
 			err = cn.step(rctx, SpanCacheLookup, func(ctx context.Context) error {
-				return proto.PeekInto(ctx, cn.cfg.redis, tk.state, keys, &pr)
+				return peek(ctx, cn.cfg.redis, tk.state, keys, &pr)
 			}, attrKeys.Int(len(keys)))
 		} else {
-			err = proto.PeekInto(rctx, cn.cfg.redis, tk.state, keys, &pr)
+			err = peek(rctx, cn.cfg.redis, tk.state, keys, &pr)
 		}
 		looked = time.Now()
 		if !o.stepSpans(ctx) {
@@ -642,6 +668,9 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 		storeNear()
 	}
 	cn.hits.Add(int64(hits))
+	if len(keys) >= splitVersionsAt && err == nil && missed.Load() != (len(missing) > 0) {
+		missed.Store(len(missing) > 0)
+	}
 	if len(missing) == 0 {
 		return hits, ""
 	}
@@ -660,6 +689,15 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 			continue
 		}
 		mine, lead = append(mine, f), append(lead, i)
+	}
+	if len(lead) > 0 && canFill && !pr.VersionsRead {
+		// Before the database read: what the fills will compare.
+		rctx, cancel := cn.redisCtx(ctx)
+		err := proto.ReadVersions(rctx, cn.cfg.redis, keys, lead, &pr)
+		cancel()
+		if cn.redisErr(ctx, err) != nil {
+			canFill = false
+		}
 	}
 	if len(lead) > 0 {
 		var rows map[int]*rowcodec.Row

@@ -2,6 +2,7 @@ package proto
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -790,4 +791,48 @@ func (h countScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 		}
 		return next(ctx, cmds)
 	}
+}
+
+// PeekImagesInto and ReadVersions of every row read what one PeekInto
+// reads, in every state a row goes through (cached, written, under an
+// intent, its keys of the wrong type); PeekImagesInto alone reads no
+// version.
+func TestPeekImagesThenVersionsIsPeek(t *testing.T) {
+	forEach(t, func(t *testing.T, rdb redis.UniversalClient, _ func(time.Duration)) {
+		ctx := context.Background()
+		keys := []string{k1, k2}
+		same := func(step string) {
+			t.Helper()
+			var one, split PeekResult
+			one.Rows, split.Rows = make([]PeekRow, 2), make([]PeekRow, 2)
+			if err := PeekInto(ctx, rdb, StateKey(meta), keys, &one); err != nil {
+				t.Fatal(err)
+			}
+			if err := PeekImagesInto(ctx, rdb, StateKey(meta), keys, &split); err != nil {
+				t.Fatal(err)
+			}
+			if split.VersionsRead || split.Rows[0].Version != "" || split.Rows[1].Version != "" {
+				t.Fatalf("%s: the images alone read versions: %+v", step, split)
+			}
+			if err := ReadVersions(ctx, rdb, keys, []int{0, 1}, &split); err != nil {
+				t.Fatal(err)
+			}
+			split.VersionsRead = true
+			if fmt.Sprint(one) != fmt.Sprint(split) {
+				t.Fatalf("%s:\none read   %+v\ntwo reads %+v", step, one, split)
+			}
+		}
+		same("nothing")
+		warm(t, rdb, keys, "a", "b")
+		same("cached")
+		w := &writer{token: "w"}
+		w.intent(t, rdb)
+		same("under an intent")
+		w.release(t, rdb, "new")
+		same("written")
+		rdb.Del(ctx, ImageKey(k2))
+		rdb.HSet(ctx, ImageKey(k2), "x", "y")
+		rdb.HSet(ctx, VersionKey(k1), "x", "y")
+		same("keys of the wrong type")
+	})
 }

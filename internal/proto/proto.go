@@ -348,6 +348,9 @@ type PeekResult struct {
 
 	Gen, Incarnation, Seq string // the table's state ("" when absent)
 	Rows                  []PeekRow
+	// VersionsRead: the rows' versions were read (PeekInto, or
+	// ReadVersions after PeekImagesInto); a fill needs them.
+	VersionsRead bool
 }
 
 // PeekRow is what one Peek saw of one row.
@@ -376,6 +379,83 @@ func Peek(ctx context.Context, rdb redis.UniversalClient, meta string, keys []st
 // PeekInto is Peek writing into res, whose Rows has len(keys) elements;
 // state is the table's StateKey.
 func PeekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys []string, res *PeekResult) error {
+	return peekInto(ctx, rdb, state, keys, res, true)
+}
+
+// PeekImagesInto is PeekInto without the versions: an MGET of the state
+// and the images only, about half the keys and reply of a Peek of many
+// rows, all hits. Rows' Versions stay empty and VersionsRead false: before
+// reading the database for the misses, a caller that will fill them reads
+// their versions with ReadVersions.
+func PeekImagesInto(ctx context.Context, rdb redis.UniversalClient, state string, keys []string, res *PeekResult) error {
+	return peekInto(ctx, rdb, state, keys, res, false)
+}
+
+// ReadVersions reads the versions of the rows idx of a PeekImagesInto (one
+// MGET) into res. What a fill compares is then what Redis held when this
+// read ran, which is still before the caller reads the database: the
+// state (gen, sequence) from the Peek and the versions from here, each
+// read before the database was, refuse a fill whose read may have missed a
+// write exactly as one Peek's do (a write that placed its intent after
+// either read moved what that read saw; one whose intent was live then is
+// seen marked; one released before it committed before the database
+// read).
+func ReadVersions(ctx context.Context, rdb redis.UniversalClient, keys []string, idx []int, res *PeekResult) error {
+	a := make([]any, 0, 1+len(idx))
+	a = append(a, "mget")
+	for _, i := range idx {
+		a = append(a, VersionKey(keys[i]))
+	}
+	cmd := redis.NewStringSliceCmd(ctx, a...)
+	_ = rdb.Process(ctx, cmd)
+	vals, err := cmd.Result()
+	if err != nil {
+		return err
+	}
+	if len(vals) != len(idx) {
+		return ErrProtocol
+	}
+	for k, i := range idx {
+		res.Rows[i].Version = vals[k]
+	}
+	return nil
+}
+
+func peekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys []string, res *PeekResult, versions bool) error {
+	res.VersionsRead = versions
+	if !versions {
+		a := make([]any, 0, 2+len(keys))
+		a = append(a, "mget", state)
+		n := 0
+		for _, k := range keys {
+			n += len(k) + 2
+		}
+		buf := make([]byte, 0, n)
+		args := make([]keyArg, len(keys))
+		for i, k := range keys {
+			at := len(buf)
+			buf = appendSibling(buf, k, 'v')
+			args[i] = keyArg(buf[at:len(buf):len(buf)])
+		}
+		for i := range args {
+			a = append(a, &args[i])
+		}
+		cmd := redis.NewStringSliceCmd(ctx, a...)
+		_ = rdb.Process(ctx, cmd)
+		vals, err := cmd.Result()
+		if err != nil {
+			return err
+		}
+		if len(vals) != 1+len(keys) {
+			return ErrProtocol
+		}
+		res.readState(vals[0])
+		for i := range keys {
+			res.Rows[i].Version = ""
+			res.readImage(i, vals[1+i])
+		}
+		return nil
+	}
 	a := make([]any, 0, 2+2*len(keys))
 	a = append(a, "mget", state)
 	if len(keys) == 1 {
@@ -413,26 +493,36 @@ func PeekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys
 	if len(vals) != 1+2*len(keys) {
 		return ErrProtocol
 	}
-	if g := vals[0]; g != "" {
-		gen, rest, ok1 := strings.Cut(g, " ")
-		inc, seq, ok2 := strings.Cut(rest, " ")
-		if ok1 && ok2 {
-			res.Gen, res.Incarnation, res.Seq = gen, inc, seq
-		}
-	}
+	res.readState(vals[0])
 	for i := range keys {
-		r := &res.Rows[i]
-		r.Version = vals[2+2*i]
-		v := vals[1+2*i]
-		if v == "" {
-			continue
-		}
-		gen, img, ok := strings.Cut(v, " ")
-		if ok && res.Gen != "" && genMatches(gen, res.Gen, res.Epoch) {
-			r.Hit, r.Image = true, img
-		}
+		res.Rows[i].Version = vals[2+2*i]
+		res.readImage(i, vals[1+2*i])
 	}
 	return nil
+}
+
+// readState sets the table's state from T:g's value ("" when absent).
+func (res *PeekResult) readState(g string) {
+	if g == "" {
+		return
+	}
+	gen, rest, ok1 := strings.Cut(g, " ")
+	inc, seq, ok2 := strings.Cut(rest, " ")
+	if ok1 && ok2 {
+		res.Gen, res.Incarnation, res.Seq = gen, inc, seq
+	}
+}
+
+// readImage sets row i from its image key's value v: a hit when it was
+// stored under the table's current gen (and the caller's epoch).
+func (res *PeekResult) readImage(i int, v string) {
+	if v == "" {
+		return
+	}
+	gen, img, ok := strings.Cut(v, " ")
+	if ok && res.Gen != "" && genMatches(gen, res.Gen, res.Epoch) {
+		res.Rows[i].Hit, res.Rows[i].Image = true, img
+	}
 }
 
 // genMatches reports whether an image's stored generation part is gen under
