@@ -25,7 +25,8 @@ type conn struct {
 
 	sess session
 	// clock: the time a lookup began, read once for the freshness checks
-	// it makes (session, catalog, facts, fences); zero outside a lookup.
+	// of its session, catalog and facts (which allow seconds); zero
+	// outside a lookup.
 	clock time.Time
 	// last: the plan of the last text run directly on this connection
 	// (applications repeat theirs); plans are immutable per text.
@@ -369,11 +370,15 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 func (c *conn) query(ctx context.Context, p *plan, s *stmt, args []driver.NamedValue) (rows driver.Rows, err error) {
 	var o op
 	ctx = c.startOp(ctx, p, "QUERY", &o)
-	defer func() { o.end(err) }()
+	defer func() {
+		c.clock = time.Time{} // whatever way the statement ends
+		o.end(err)
+	}()
 	defer c.answerLost(&err)
 	if p.lookup != nil {
-		// One clock read for the lookup's freshness checks: each allows
-		// seconds or milliseconds, the lookup takes microseconds.
+		// One clock read for the lookup's session, catalog and facts
+		// checks, which allow seconds; the fences that allow
+		// milliseconds read the time again (readThrough).
 		c.clock = time.Now()
 	}
 	c.fx = c.facts(ctx, p)

@@ -248,11 +248,16 @@ func normalizeUUID(v any) (string, bool) {
 }
 
 // basicValue reduces an argument to a basic Go value: a driver.Valuer to
-// its Value, a named type (type AccountID int64) to its underlying kind.
+// its Value, a named type (type AccountID int64) to its underlying kind,
+// a nil pointer of any type to nil (pgx sends it as NULL without calling
+// a method of it).
 func basicValue(v any) any {
 	switch v.(type) {
 	case nil, int64, int, int32, int16, int8, uint64, uint32, uint16, uint8, uint, string, []byte, [16]byte:
 		return v
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return nil
 	}
 	if vr, ok := v.(driver.Valuer); ok {
 		vv, err := vr.Value()

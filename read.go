@@ -514,7 +514,10 @@ func (c *conn) readThrough(ctx context.Context, ti *tableInfo, tk tagKeys, keys 
 	cn := c.c
 	c.nearHit = false
 	dv, fv := cn.dbNow(), cn.feedNow() // fv nil without a change feed
-	start := c.now()
+	// The time now, not the lookup's clock (conn.now): the fences below
+	// allow milliseconds, and a stall since the statement began (a
+	// collection, the fence's first poll) must count.
+	start := time.Now()
 	if !dv.serves(start) || c.sess.catalogs != cn.catalogs.Load() {
 		// A database-wide write is under way or has just ended (a DDL
 		// among them, perhaps), or this process has not heard from
