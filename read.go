@@ -764,7 +764,16 @@ func imageHasKey(r *rowcodec.Row, ti *tableInfo, parts []string) bool {
 		return true // another shape: imageMatches decides
 	}
 	for pos, ci := range ti.pk {
-		s, ok := normalizeKey(&ti.cols[ci], r.Values[ci])
+		col := &ti.cols[ci]
+		if n, ok := r.Values[ci].(int64); ok && col.keyKind == keyInt {
+			// normalizeKey's text of it, compared without making it.
+			var buf [20]byte
+			if !intFits(n, col.intBits) || string(strconv.AppendInt(buf[:0], n, 10)) != parts[pos] {
+				return false
+			}
+			continue
+		}
+		s, ok := normalizeKey(col, r.Values[ci])
 		if !ok || s != parts[pos] {
 			return false
 		}

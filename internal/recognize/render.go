@@ -109,7 +109,8 @@ func quoteIdent(b *strings.Builder, s string) {
 
 // writeValue writes v as SQL: $n, the number, or a string constant (E'...'
 // when it holds a backslash, so that the text means the same whatever
-// standard_conforming_strings says).
+// standard_conforming_strings says, or a vertical tab, written \x0B: a text
+// that holds one is never a lookup, see Classify).
 func writeValue(b *strings.Builder, v Value) {
 	switch {
 	case v.Param != 0:
@@ -118,13 +119,17 @@ func writeValue(b *strings.Builder, v Value) {
 	case !v.String:
 		b.WriteString(v.Literal)
 	default:
-		e := strings.IndexByte(v.Literal, '\\') >= 0
+		e := strings.IndexByte(v.Literal, '\\') >= 0 || strings.IndexByte(v.Literal, '\v') >= 0
 		if e {
 			b.WriteByte('E')
 		}
 		b.WriteByte('\'')
 		for i := 0; i < len(v.Literal); i++ {
 			c := v.Literal[i]
+			if c == '\v' {
+				b.WriteString(`\x0B`)
+				continue
+			}
 			if c == '\'' || e && c == '\\' {
 				b.WriteByte(c)
 			}
