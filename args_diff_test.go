@@ -52,11 +52,7 @@ func TestArgumentKindsAsPgx(t *testing.T) {
 	}
 	ctx := context.Background()
 	run := func(d *sql.DB, q string, arg any) (out string) {
-		defer func() {
-			if r := recover(); r != nil {
-				out = fmt.Sprintf("PANIC: %v", r)
-			}
-		}()
+		defer noPanic(&out)
 		rows, err := d.QueryContext(ctx, q, arg)
 		if err != nil {
 			return "error: " + err.Error()
@@ -75,11 +71,7 @@ func TestArgumentKindsAsPgx(t *testing.T) {
 		return out
 	}
 	exec := func(d *sql.DB, q string, arg any) (out string) {
-		defer func() {
-			if r := recover(); r != nil {
-				out = fmt.Sprintf("PANIC: %v", r)
-			}
-		}()
+		defer noPanic(&out)
 		res, err := d.ExecContext(ctx, q, arg)
 		if err != nil {
 			return "error: " + err.Error()
@@ -104,5 +96,13 @@ func TestArgumentKindsAsPgx(t *testing.T) {
 		if got, want := run(db, lookup, int64(3)), run(plain, lookup, int64(3)); got != want {
 			t.Fatalf("%s, after the write: wtcache %q, pgx %q", k.name, got, want)
 		}
+	}
+}
+
+// noPanic, deferred, turns a panic into the outcome "PANIC: ...", compared
+// like any other.
+func noPanic(out *string) {
+	if r := recover(); r != nil {
+		*out = fmt.Sprintf("PANIC: %v", r)
 	}
 }

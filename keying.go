@@ -151,6 +151,17 @@ func inIntRange(s string, bits int) bool {
 	return err == nil && intFits(n, bits)
 }
 
+// keyIs reports whether normalizeKey(col, v) is part, without making the
+// text of an int64 (an image's key column, compared on every hit decoded).
+func keyIs(col *columnInfo, v any, part string) bool {
+	if n, ok := v.(int64); ok && col.keyKind == keyInt {
+		var buf [20]byte
+		return intFits(n, col.intBits) && string(strconv.AppendInt(buf[:0], n, 10)) == part
+	}
+	s, ok := normalizeKey(col, v)
+	return ok && s == part
+}
+
 // intFits reports whether n is a value of an integer column of bits bits.
 func intFits(n int64, bits int) bool {
 	switch bits {

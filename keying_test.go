@@ -2,7 +2,9 @@ package wtcache
 
 import (
 	"database/sql/driver"
+	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -275,6 +277,30 @@ func TestKeyEncodingUnambiguous(t *testing.T) {
 			}
 			if clusterSlot(k) != clusterSlot(metaKey(tg)) {
 				t.Errorf("key %q is in slot %d, its meta key in %d", k, clusterSlot(k), clusterSlot(metaKey(tg)))
+			}
+		}
+	}
+}
+
+// TestKeyIsNormalizeKey: keyIs answers what comparing normalizeKey's text
+// answers, for integers of every column width around their bounds and
+// for texts, against matching and non-matching parts.
+func TestKeyIsNormalizeKey(t *testing.T) {
+	var values []any
+	for _, n := range []int64{0, 1, -1, 7, 100, -100, math.MaxInt16, math.MaxInt16 + 1, math.MinInt16, math.MinInt16 - 1,
+		math.MaxInt32, math.MaxInt32 + 1, math.MinInt32, math.MinInt32 - 1, math.MaxInt64, math.MinInt64} {
+		values = append(values, n, int32(n), strconv.FormatInt(n, 10))
+	}
+	values = append(values, nil, "07", "+7", " 7", "x", 7.0, []byte("7"))
+	cols := []*columnInfo{intCol(16), intCol(32), intCol(64), textCol}
+	for _, col := range cols {
+		for _, v := range values {
+			want, ok := normalizeKey(col, v)
+			parts := []string{want, want + "0", "7", "-1", "", fmt.Sprint(v)} // its own text too, in range or not
+			for _, p := range parts {
+				if got, exp := keyIs(col, v, p), ok && want == p; got != exp {
+					t.Fatalf("column %d bits %d, value %#v, part %q: keyIs %v, normalizeKey %q %v", col.typeOID, col.intBits, v, p, got, want, ok)
+				}
 			}
 		}
 	}

@@ -764,17 +764,7 @@ func imageHasKey(r *rowcodec.Row, ti *tableInfo, parts []string) bool {
 		return true // another shape: imageMatches decides
 	}
 	for pos, ci := range ti.pk {
-		col := &ti.cols[ci]
-		if n, ok := r.Values[ci].(int64); ok && col.keyKind == keyInt {
-			// normalizeKey's text of it, compared without making it.
-			var buf [20]byte
-			if !intFits(n, col.intBits) || string(strconv.AppendInt(buf[:0], n, 10)) != parts[pos] {
-				return false
-			}
-			continue
-		}
-		s, ok := normalizeKey(col, r.Values[ci])
-		if !ok || s != parts[pos] {
+		if !keyIs(&ti.cols[ci], r.Values[ci], parts[pos]) {
 			return false
 		}
 	}

@@ -16,16 +16,7 @@ import (
 // the Redis named by WTCACHE_TEST_REDIS, for one row and for ten, and
 // reports each as a multiple of the GET ("intent/get", "release/get").
 func BenchmarkScripts(b *testing.B) {
-	u := os.Getenv("WTCACHE_TEST_REDIS")
-	if u == "" {
-		b.Skip("set WTCACHE_TEST_REDIS to time the scripts on a real Redis")
-	}
-	opts, err := redis.ParseURL(u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb := benchRedis(b)
 	ctx := context.Background()
 	img := make([]byte, 120)
 	for _, n := range []int{1, 10} {
@@ -75,16 +66,7 @@ func BenchmarkScripts(b *testing.B) {
 // fill). Reports "fill-row/get": a row's share of its fill's script time
 // in bare GETs.
 func BenchmarkFillRedisTime(b *testing.B) {
-	u := os.Getenv("WTCACHE_TEST_REDIS")
-	if u == "" {
-		b.Skip("set WTCACHE_TEST_REDIS to time the scripts on a real Redis")
-	}
-	opts, err := redis.ParseURL(u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb := benchRedis(b)
 	ctx := context.Background()
 	usec := func(cmd string) float64 {
 		s, err := rdb.Info(ctx, "commandstats").Result()
@@ -177,4 +159,20 @@ func BenchmarkFillRedisTime(b *testing.B) {
 			b.ReportMetric(fillUs/getUs, "fill-row/get")
 		})
 	}
+}
+
+// benchRedis is a client of the Redis named by WTCACHE_TEST_REDIS, closed
+// with the benchmark; without it the benchmark is skipped.
+func benchRedis(b *testing.B) *redis.Client {
+	u := os.Getenv("WTCACHE_TEST_REDIS")
+	if u == "" {
+		b.Skip("set WTCACHE_TEST_REDIS to time the scripts on a real Redis")
+	}
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	b.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }

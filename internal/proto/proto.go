@@ -401,19 +401,13 @@ func PeekImagesInto(ctx context.Context, rdb redis.UniversalClient, state string
 // seen marked; one released before it committed before the database
 // read).
 func ReadVersions(ctx context.Context, rdb redis.UniversalClient, keys []string, idx []int, res *PeekResult) error {
-	a := make([]any, 0, 1+len(idx))
-	a = append(a, "mget")
-	for _, i := range idx {
-		a = append(a, VersionKey(keys[i]))
+	sel := make([]string, len(idx))
+	for k, i := range idx {
+		sel[k] = keys[i]
 	}
-	cmd := redis.NewStringSliceCmd(ctx, a...)
-	_ = rdb.Process(ctx, cmd)
-	vals, err := cmd.Result()
+	vals, err := mgetRows(ctx, rdb, "", sel, "n")
 	if err != nil {
 		return err
-	}
-	if len(vals) != len(idx) {
-		return ErrProtocol
 	}
 	for k, i := range idx {
 		res.Rows[i].Version = vals[k]
@@ -422,83 +416,64 @@ func ReadVersions(ctx context.Context, rdb redis.UniversalClient, keys []string,
 }
 
 func peekInto(ctx context.Context, rdb redis.UniversalClient, state string, keys []string, res *PeekResult, versions bool) error {
-	res.VersionsRead = versions
-	if !versions {
-		a := make([]any, 0, 2+len(keys))
-		a = append(a, "mget", state)
-		n := 0
-		for _, k := range keys {
-			n += len(k) + 2
-		}
-		buf := make([]byte, 0, n)
-		args := make([]keyArg, len(keys))
-		for i, k := range keys {
-			at := len(buf)
-			buf = appendSibling(buf, k, 'v')
-			args[i] = keyArg(buf[at:len(buf):len(buf)])
-		}
-		for i := range args {
-			a = append(a, &args[i])
-		}
-		cmd := redis.NewStringSliceCmd(ctx, a...)
-		_ = rdb.Process(ctx, cmd)
-		vals, err := cmd.Result()
-		if err != nil {
-			return err
-		}
-		if len(vals) != 1+len(keys) {
-			return ErrProtocol
-		}
-		res.readState(vals[0])
-		for i := range keys {
-			res.Rows[i].Version = ""
-			res.readImage(i, vals[1+i])
-		}
-		return nil
+	kinds := "v"
+	if versions {
+		kinds = "vn"
 	}
-	a := make([]any, 0, 2+2*len(keys))
-	a = append(a, "mget", state)
-	if len(keys) == 1 {
-		a = append(a, ImageKey(keys[0]), VersionKey(keys[0]))
-	} else {
-		// Every image and version key in one buffer, passed as pointers
-		// (no allocation to put them in the arguments): a lookup of N keys
-		// costs a few allocations here, not 4N. The command does not
-		// outlive the call.
-		n := 0
-		for _, k := range keys {
-			n += 2 * (len(k) + 2)
-		}
-		buf := make([]byte, 0, n)
-		args := make([]keyArg, 2*len(keys))
-		for i, k := range keys {
-			for j, kind := range [2]byte{'v', 'n'} {
-				at := len(buf)
-				buf = appendSibling(buf, k, kind)
-				args[2*i+j] = keyArg(buf[at:len(buf):len(buf)])
-			}
-		}
-		for i := range args {
-			a = append(a, &args[i])
-		}
-	}
-	// Read as strings, not boxed values: a key that is absent (or of
-	// another type) reads as "", which no state, image or version is.
-	cmd := redis.NewStringSliceCmd(ctx, a...)
-	_ = rdb.Process(ctx, cmd)
-	vals, err := cmd.Result()
+	vals, err := mgetRows(ctx, rdb, state, keys, kinds)
 	if err != nil {
 		return err
 	}
-	if len(vals) != 1+2*len(keys) {
-		return ErrProtocol
-	}
+	res.VersionsRead = versions
 	res.readState(vals[0])
 	for i := range keys {
-		res.Rows[i].Version = vals[2+2*i]
-		res.readImage(i, vals[1+2*i])
+		r := vals[1+len(kinds)*i:]
+		res.Rows[i].Version = ""
+		if versions {
+			res.Rows[i].Version = r[1]
+		}
+		res.readImage(i, r[0])
 	}
 	return nil
+}
+
+// mgetRows reads, in one MGET, first (unless "") and then, for each row key
+// in keys, its sibling key of each kind in kinds ('v' image, 'n' version),
+// in that order. Every key is built in one buffer and passed as a pointer
+// (no allocation to put it in the arguments): N rows cost a few
+// allocations here, not one or two per key. The reply is read as strings,
+// not boxed values: a key that is absent (or of another type) reads as "",
+// which no state, image or version is.
+func mgetRows(ctx context.Context, rdb redis.UniversalClient, first string, keys []string, kinds string) ([]string, error) {
+	n, want := 0, len(kinds)*len(keys)
+	for _, k := range keys {
+		n += len(kinds) * (len(k) + 2)
+	}
+	buf := make([]byte, 0, n)
+	args := make([]keyArg, 0, want)
+	for _, k := range keys {
+		for j := 0; j < len(kinds); j++ {
+			at := len(buf)
+			buf = appendSibling(buf, k, kinds[j])
+			args = append(args, keyArg(buf[at:len(buf):len(buf)]))
+		}
+	}
+	a := make([]any, 0, 2+want)
+	a = append(a, "mget")
+	if first != "" {
+		a = append(a, first)
+		want++
+	}
+	for i := range args {
+		a = append(a, &args[i])
+	}
+	cmd := redis.NewStringSliceCmd(ctx, a...)
+	_ = rdb.Process(ctx, cmd) // the command does not outlive the call
+	vals, err := cmd.Result()
+	if err == nil && len(vals) != want {
+		err = ErrProtocol
+	}
+	return vals, err
 }
 
 // readState sets the table's state from T:g's value ("" when absent).

@@ -234,6 +234,24 @@ local function ttlms(x) return math.max(1, tonumber(x)) end
 // with the table's sequence unchanged, the same. Anything else takes the
 // row-by-row path below it.
 var fillScript = redis.NewScript(prelude + `
+-- put(j, img): stores the j-th row's image ('' deletes it) and returns
+-- {stored, corrupt}; an image key of another type (SET ... GET refuses
+-- it) is replaced and counted.
+local function put(j, img)
+  local v = KEYS[3*j+1]
+  if img == '' then
+    redis.call('DEL', v)
+    return 0, 0
+  end
+  local ttl = ttlms(ARGV[4])
+  local x = redis.pcall('SET', v, img, 'PX', ttl, 'GET')
+  if type(x) == 'table' and x.err then
+    redis.call('DEL', v)
+    redis.call('SET', v, img, 'PX', ttl)
+    return 1, 1
+  end
+  return 1, 0
+end
 local gen0, tlocked0 = meta(ARGV[3])
 local nrows = rows()
 if not tlocked0 and gen0 == ARGV[1] and nrows <= 2000 then
@@ -252,7 +270,6 @@ if not tlocked0 and gen0 == ARGV[1] and nrows <= 2000 then
     if fast and #absent > 0 then fast = redis.call('EXISTS', unpack(absent)) == 0 end
   end
   if fast then
-    local ttl = ttlms(ARGV[4])
     local stored, corrupt = 0, 0
     for j = 1, nrows do
       local want, img = ARGV[4 + 2*j], ARGV[5 + 2*j]
@@ -260,18 +277,8 @@ if not tlocked0 and gen0 == ARGV[1] and nrows <= 2000 then
       -- means the reader saw no intent mark either.
       local n = ns[j] or ''
       if n == want and (want ~= '' or G.s == ARGV[2]) then
-        local v = KEYS[3*j+1]
-        if img ~= '' then
-          local x = redis.pcall('SET', v, img, 'PX', ttl, 'GET')
-          if type(x) == 'table' and x.err then
-            redis.call('DEL', v)
-            redis.call('SET', v, img, 'PX', ttl)
-            corrupt = corrupt + 1
-          end
-          stored = stored + 1
-        else
-          redis.call('DEL', v)
-        end
+        local s, c = put(j, img)
+        stored, corrupt = stored + s, corrupt + c
       end
     end
     return done({stored, corrupt})
@@ -292,20 +299,15 @@ if tlocked or gen ~= ARGV[1] then return done({0, corrupt}) end
 local seq = G.s
 local stored = 0
 for j = 1, rows() do
-  local v = KEYS[3*j+1]
   local want, img = ARGV[4 + 2*j], ARGV[5 + 2*j]
   local st = row(j)
   if st.corrupt then corrupt = corrupt + 1 end
   local n = st.n or ''
   local marked = string.sub(want, -1) == '*'
   if not st.corrupt and not marked and st.intents == 0 and n == want and (want ~= '' or seq == ARGV[2]) then
-    if img ~= '' then
-      redis.call('SET', v, img, 'PX', ttlms(ARGV[4]))
-      if st.c then redis.call('HDEL', KEYS[3*j], 'c') end
-      stored = stored + 1
-    else
-      redis.call('DEL', v)
-    end
+    local s = put(j, img) -- image keys of another type are gone already
+    if s == 1 and st.c then redis.call('HDEL', KEYS[3*j], 'c') end
+    stored = stored + s
   end
 end
 return done({stored, corrupt})
