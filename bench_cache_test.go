@@ -601,6 +601,12 @@ func BenchmarkMultiKey(b *testing.B) {
 				b.ReportMetric(float64(tot[1])/float64(tot[0]), "wtcache/pgx")
 				b.ReportMetric(float64(tot[1])/float64(tot[2]), "wtcache/mget")
 				b.ReportMetric(float64(tot[2])/float64(tot[0]), "mget/pgx")
+				// Allocations per key of the lookup alone (the scan's
+				// destinations included, the key lists made beforehand),
+				// memo cold as above.
+				for i, d := range map[string]*sql.DB{"pgx": plain, "wtcache": db} {
+					b.ReportMetric(lookupAllocs(b, pos+n, n, rows, func(ks []int64) error { return scanAll(d, ks) }), "allocs/key-"+i)
+				}
 			})
 		})
 	}
@@ -639,6 +645,34 @@ func BenchmarkMultiKey(b *testing.B) {
 			})
 		})
 	}
+}
+
+// lookupAllocs is the heap allocations per key of lookup over blocks of n
+// keys from the from-th row on, moving through rows rows as
+// BenchmarkMultiKey's blocks do (from just past the last block read, the
+// memo is cold). The blocks are made before counting, so only the lookup
+// counts.
+func lookupAllocs(b *testing.B, from, n, rows int, lookup func([]int64) error) float64 {
+	const runs = 20
+	blocks := make([][]int64, runs+1) // AllocsPerRun runs once more to warm up
+	for i := range blocks {
+		blocks[i] = make([]int64, n)
+		for j := range blocks[i] {
+			blocks[i][j] = int64(1 + (from+i*n+j)%rows)
+		}
+	}
+	i := 0
+	var err error
+	a := testing.AllocsPerRun(runs, func() {
+		if err == nil {
+			err = lookup(blocks[i])
+		}
+		i++
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a / float64(n)
 }
 
 // multiKeyRows is how many rows BenchmarkMultiKey moves through.

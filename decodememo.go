@@ -26,6 +26,9 @@ const (
 type memoEntry struct {
 	key, image string
 	row        rowcodec.Row // shared by every hit: never modified
+	// The values of a row of up to len(vals) columns, so that the entry,
+	// the row and its values are one allocation.
+	vals [8]any
 }
 
 func newDecodeMemo() *decodeMemo { return &decodeMemo{seed: maphash.MakeSeed()} }
@@ -50,9 +53,9 @@ func (m *decodeMemo) decode(key, image string, seal *sealer, check func(*rowcode
 	if err != nil {
 		return nil, err
 	}
-	// The entry holds the row: one allocation for both.
+	// The entry holds the row and its values: one allocation for all.
 	e := &memoEntry{key: key, image: image}
-	if e.row, err = rowcodec.DecodeString(plain); err != nil {
+	if e.row, err = rowcodec.DecodeStringTo(plain, e.vals[:0]); err != nil {
 		return nil, err
 	}
 	if check != nil && !check(&e.row) {

@@ -314,19 +314,9 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 		if pred.Value.Cast != "" && !isArray {
 			return nil, false
 		}
-		elems, ok := sliceElems(x)
-		if !ok {
+
+		if parts, ok = arrayKeyParts(col, x, elemCast); !ok {
 			return nil, false
-		}
-		for _, e := range elems {
-			if e == nil {
-				continue // NULL matches nothing
-			}
-			s, ok := normalizeKey(col, e)
-			if !ok || elemCast != "" && !castKeeps(col, elemCast, s) {
-				return nil, false
-			}
-			parts = append(parts, s)
 		}
 	}
 	seen := make(map[string]struct{}, len(parts))
@@ -345,6 +335,61 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 		out = append(out, k)
 	}
 	return out, true
+}
+
+// arrayKeyParts returns the normalised key of each element of an array
+// argument x of the key column col (NULL elements match nothing and are
+// left out), as normalizeKey does for each: ok is false when one is not a
+// key the column compares equal in exactly one way, or elemCast may change
+// it. The common argument, an []int64 for an integer key, is read without
+// boxing each element.
+func arrayKeyParts(col *columnInfo, x any, elemCast string) ([]string, bool) {
+	var parts []string
+	if ns, ok := x.([]int64); ok && col.keyKind == keyInt {
+		// Every key's text in one string: the parts are slices of it
+		// (they live as long as the lookup; row keys are made apart).
+		var sb strings.Builder
+		sb.Grow(len(ns) * 8)
+		ends := make([]int, len(ns))
+		var buf [20]byte
+		for i, n := range ns {
+			if !intFits(n, col.intBits) {
+				return nil, false
+			}
+			sb.Write(strconv.AppendInt(buf[:0], n, 10))
+			ends[i] = sb.Len()
+		}
+		all := sb.String()
+		parts = make([]string, len(ns))
+		start := 0
+		for i, end := range ends {
+			parts[i], start = all[start:end], end
+		}
+	} else {
+		elems, ok := sliceElems(x)
+		if !ok {
+			return nil, false
+		}
+		parts = make([]string, 0, len(elems))
+		for _, e := range elems {
+			if e == nil {
+				continue // NULL matches nothing
+			}
+			s, ok := normalizeKey(col, e)
+			if !ok {
+				return nil, false
+			}
+			parts = append(parts, s)
+		}
+	}
+	if elemCast != "" {
+		for _, s := range parts {
+			if !castKeeps(col, elemCast, s) {
+				return nil, false
+			}
+		}
+	}
+	return parts, true
 }
 
 // sliceElems returns the elements of a Go slice argument of basic values.

@@ -282,6 +282,13 @@ func Decode(img []byte) (Row, error) {
 // DecodeString is Decode of an image held in a string. Text values share
 // the string's memory.
 func DecodeString(img string) (Row, error) {
+	return DecodeStringTo(img, nil)
+}
+
+// DecodeStringTo is DecodeString with the row's values stored in vals
+// when it has room for them (a new slice otherwise), so that a caller can
+// allocate them with the row's other memory.
+func DecodeStringTo(img string, vals []any) (Row, error) {
 	if len(img) < 2 || img[0] != magic || img[1] != Version {
 		return Row{}, ErrCorrupt
 	}
@@ -290,7 +297,7 @@ func DecodeString(img string) (Row, error) {
 	if err != nil {
 		return Row{}, err
 	}
-	return decodeValues(r, cols)
+	return decodeValues(r, cols, vals)
 }
 
 func decodeHeader(r *reader) ([]Column, error) {
@@ -394,25 +401,33 @@ func parseHeader(r *reader) ([]Column, error) {
 	return cols, nil
 }
 
-func decodeValues(r *reader, cols []Column) (Row, error) {
-	vals := make([]any, len(cols))
+func decodeValues(r *reader, cols []Column, vals []any) (Row, error) {
+	if cap(vals) >= len(cols) {
+		vals = vals[:len(cols)]
+		clear(vals)
+	} else {
+		vals = make([]any, len(cols))
+	}
+	// One allocation boxes every value of the row (box.go).
+	slots := make([]slot, len(cols))
 	for i := range vals {
+		s := &slots[i]
 		switch tag := r.byte1(); tag {
 		case tagNil:
 		case tagInt64:
-			vals[i] = r.varint()
+			vals[i] = s.int64(r.varint())
 		case tagFloat64:
 			if b := r.bytes(8); !r.err {
-				vals[i] = math.Float64frombits(be(b))
+				vals[i] = s.float64(math.Float64frombits(be(b)))
 			}
 		case tagFalse:
 			vals[i] = false
 		case tagTrue:
 			vals[i] = true
 		case tagBytes:
-			vals[i] = []byte(r.str())
+			vals[i] = s.bytes([]byte(r.str()))
 		case tagString:
-			vals[i] = r.str()
+			vals[i] = s.string(r.str())
 		case tagTimeUTC, tagTimeLocal, tagTimeZone:
 			var loc *time.Location
 			switch tag {
@@ -426,7 +441,7 @@ func decodeValues(r *reader, cols []Column) (Row, error) {
 				loc = time.FixedZone(name, int(off))
 			}
 			sec, nsec := r.varint(), r.varint()
-			vals[i] = time.Unix(sec, nsec).In(loc)
+			vals[i] = s.time(time.Unix(sec, nsec).In(loc))
 		default:
 			return Row{}, ErrCorrupt
 		}
