@@ -389,8 +389,41 @@ func arrayKeyParts(col *columnInfo, x any, elemCast string) ([]string, bool) {
 			}
 		}
 	}
+	if len(parts) == 0 && !emptyListServes(col, x, elemCast) {
+		// No element to prove that PostgreSQL takes the argument (an
+		// array cast or element type the key column does not compare
+		// with is an error, not an empty result): let it answer.
+		return nil, false
+	}
 	return parts, true
 }
+
+// emptyListServes reports whether a key list x with no element but NULLs
+// is the empty result it looks like: its cast, if any, is of the key
+// column's family, and its elements are of a kind normalizeKey takes for
+// the column.
+func emptyListServes(col *columnInfo, x any, elemCast string) bool {
+	if elemCast != "" && !castKeeps(col, elemCast, castProbe[col.keyKind]) {
+		return false
+	}
+	et := reflect.TypeOf(x).Elem()
+	if et.Kind() == reflect.Pointer {
+		et = et.Elem()
+	}
+	switch col.keyKind {
+	case keyInt:
+		switch et.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			return true
+		}
+	case keyText:
+		return et.Kind() == reflect.String
+	}
+	return false
+}
+
+// castProbe is a key value every type of the key kind's family holds.
+var castProbe = map[keyKind]string{keyInt: "0", keyText: "", keyUUID: "00000000-0000-0000-0000-000000000000"}
 
 // sliceElems returns the elements of a Go slice argument of basic values.
 func sliceElems(x any) ([]any, bool) {
