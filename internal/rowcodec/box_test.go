@@ -137,3 +137,45 @@ func TestDecodeOneAllocation(t *testing.T) {
 		t.Errorf("%v allocations per decoded row, want 1", n)
 	}
 }
+
+// TestHeadersOfManyTables: images of many column lists, decoded in an
+// interleaved order (so that the last header seen and the header cache
+// both answer, and fail to), give back each image's own columns and
+// values, as does an image whose header is a prefix-extension of another.
+func TestHeadersOfManyTables(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	type img struct {
+		b    string
+		cols []Column
+		vals []any
+	}
+	var imgs []img
+	for i := 0; i < 300; i++ {
+		cols, vals := randomRow(rng, 1+rng.IntN(6))
+		for j := range cols {
+			cols[j].Name = fmt.Sprintf("t%d_c%d", rng.IntN(5), j) // some lists alike, some not
+		}
+		b, err := Encode(nil, cols, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img{string(b), cols, vals})
+	}
+	for round := 0; round < 3; round++ {
+		for _, k := range rng.Perm(len(imgs)) {
+			m := imgs[k]
+			row, err := DecodeString(m.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(row.Columns, m.cols) {
+				t.Fatalf("image %d: columns %+v, want %+v", k, row.Columns, m.cols)
+			}
+			for i := range m.vals {
+				if !same(row.Values[i], m.vals[i]) {
+					t.Fatalf("image %d value %d: %#v, want %#v", k, i, row.Values[i], m.vals[i])
+				}
+			}
+		}
+	}
+}

@@ -301,6 +301,15 @@ func DecodeStringTo(img string, vals []any) (Row, error) {
 }
 
 func decodeHeader(r *reader) ([]Column, error) {
+	// The header of the last image decoded: the rows of one lookup, and
+	// of one table's hits, share it, so most decodes end here, without
+	// parsing the header or the map's lock and hash. A header delimits
+	// itself, so an image that starts with one has that header, whatever
+	// follows.
+	if l := lastHeader.Load(); l != nil && strings.HasPrefix(r.b, l.hdr) {
+		r.b = r.b[len(l.hdr):]
+		return l.cols, nil
+	}
 	start := r.b
 	// The header's length is not stored: skip over it (without
 	// allocating) to find its end, then look its bytes up.
@@ -308,12 +317,6 @@ func decodeHeader(r *reader) ([]Column, error) {
 		return nil, ErrCorrupt
 	}
 	hdr := start[:len(start)-len(r.b)]
-	// The header of the last image decoded: the rows of one lookup, and
-	// of one table's hits, share it, so most decodes end here without the
-	// map's lock and hash.
-	if l := lastHeader.Load(); l != nil && l.hdr == hdr {
-		return l.cols, nil
-	}
 	headers.RLock()
 	cached, ok := headers.m[hdr]
 	headers.RUnlock()
