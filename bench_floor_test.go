@@ -21,21 +21,32 @@ func (memConn) Prepare(string) (driver.Stmt, error) { return nil, driver.ErrSkip
 func (memConn) Close() error                        { return nil }
 func (memConn) Begin() (driver.Tx, error)           { return nil, driver.ErrSkip }
 
-func (memConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
-	return &memRows{}, nil
+// QueryContext answers one row, or with a key list as its one argument
+// one row per key.
+func (memConn) QueryContext(_ context.Context, _ string, args []driver.NamedValue) (driver.Rows, error) {
+	n := 1
+	if len(args) == 1 {
+		if ks, ok := args[0].Value.([]int64); ok {
+			n = len(ks)
+		}
+	}
+	return &memRows{left: n}, nil
 }
+
+// CheckNamedValue takes every argument as it is (a key list among them).
+func (memConn) CheckNamedValue(*driver.NamedValue) error { return nil }
 
 var memRow = []driver.Value{int64(3), "owner 3", "30", time.Unix(1700000000, 0)}
 
-type memRows struct{ done bool }
+type memRows struct{ left int }
 
 func (*memRows) Columns() []string { return []string{"id", "owner", "balance", "updated_at"} }
 func (*memRows) Close() error      { return nil }
 func (r *memRows) Next(dest []driver.Value) error {
-	if r.done {
+	if r.left == 0 {
 		return io.EOF
 	}
-	r.done = true
+	r.left--
 	copy(dest, memRow)
 	return nil
 }
