@@ -24,6 +24,7 @@ const (
 )
 
 type memoEntry struct {
+	h          uint64 // the key's hash: keys share a long prefix, so a different key is told apart by it first
 	key, image string
 	row        rowcodec.Row // shared by every hit: never modified
 	// The values of a row of up to len(vals) columns, so that the entry,
@@ -33,8 +34,9 @@ type memoEntry struct {
 
 func newDecodeMemo() *decodeMemo { return &decodeMemo{seed: maphash.MakeSeed()} }
 
-func (m *decodeMemo) slot(key string) *atomic.Pointer[memoEntry] {
-	return &m.slots[maphash.String(m.seed, key)%decodeMemoSlots]
+func (m *decodeMemo) slot(key string) (*atomic.Pointer[memoEntry], uint64) {
+	h := maphash.String(m.seed, key)
+	return &m.slots[h%decodeMemoSlots], h
 }
 
 // decode returns the row of image, decoding it only if this key's slot
@@ -45,8 +47,8 @@ func (m *decodeMemo) slot(key string) *atomic.Pointer[memoEntry] {
 // not authenticate for key is errUnauthentic. The memo holds sealed images,
 // so a remembered one was opened before.
 func (m *decodeMemo) decode(key, image string, seal *sealer, check func(*rowcodec.Row) bool) (*rowcodec.Row, error) {
-	s := m.slot(key)
-	if e := s.Load(); e != nil && e.key == key && e.image == image {
+	s, h := m.slot(key)
+	if e := s.Load(); e != nil && e.h == h && e.key == key && e.image == image {
 		return &e.row, nil
 	}
 	plain, err := seal.open(key, image)
@@ -54,7 +56,7 @@ func (m *decodeMemo) decode(key, image string, seal *sealer, check func(*rowcode
 		return nil, err
 	}
 	// The entry holds the row and its values: one allocation for all.
-	e := &memoEntry{key: key, image: image}
+	e := &memoEntry{h: h, key: key, image: image}
 	if e.row, err = rowcodec.DecodeStringTo(plain, e.vals[:0]); err != nil {
 		return nil, err
 	}
