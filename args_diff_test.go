@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -110,6 +112,43 @@ func noPanic(out *string) {
 	}
 }
 
+// Key lists of the application's own types: the list a Valuer (its Value
+// the list pgx sends), elements whose Value is on the pointer, a Value that
+// fails.
+type argShiftIDs []int64 // Value: each key + 10
+
+func (s argShiftIDs) Value() (driver.Value, error) {
+	out := make([]int64, len(s))
+	for i, n := range s {
+		out[i] = n + 10
+	}
+	return out, nil
+}
+
+type argShiftTexts []string // Value: each key + 10, as text
+
+func (s argShiftTexts) Value() (driver.Value, error) {
+	out := make([]string, len(s))
+	for i, x := range s {
+		n, _ := strconv.Atoi(x)
+		out[i] = strconv.Itoa(n + 10)
+	}
+	return out, nil
+}
+
+type argBadIDs []int64
+
+func (argBadIDs) Value() (driver.Value, error) { return nil, errors.New("no list today") }
+
+type argPtrKey int64 // Value on the pointer: the key + 10
+
+func (p *argPtrKey) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p) + 10, nil
+}
+
 // TestArrayArgumentKindsAsPgx: key lists (= ANY($1), with and without an
 // array cast) of every element kind pgx takes, at the edges of each key
 // column's width, through wtcache and pgx: the same rows or the same
@@ -131,6 +170,7 @@ func TestArrayArgumentKindsAsPgx(t *testing.T) {
 		t.Cleanup(func() { mustExec(t, plain, "DROP TABLE IF EXISTS "+tb) })
 	}
 	one, nine := int64(1), int64(9)
+	p3, p4 := argPtrKey(3), argPtrKey(4)
 	args := []struct {
 		name string
 		v    any
@@ -143,6 +183,10 @@ func TestArrayArgumentKindsAsPgx(t *testing.T) {
 		{"[]uint64", []uint64{8, math.MaxUint64}}, {"[]*int64 with nil", []*int64{&one, nil, &nine}},
 		{"[]string numbers", []string{"10", "11", " 12", "x"}}, {"[]string", []string{"1", "2"}},
 		{"[]float64", []float64{1, 2.5}}, {"[]bool", []bool{true}},
+		{"list Valuer", argShiftIDs{1, 2}}, {"list Valuer, empty", argShiftIDs{}}, {"text list Valuer", argShiftTexts{"1", "2"}},
+		{"list Valuer failing", argBadIDs{1}}, {"nil *list Valuer", (*argShiftIDs)(nil)},
+		{"[]*T, Value on the pointer", []*argPtrKey{&p3, &p4}}, {"[]*T with nil, Value on the pointer", []*argPtrKey{&p3, nil}},
+		{"[]T, Value on the value", []argValuer{{3}, {4}}}, {"[]any of Valuers", []any{&p3, argValuer{4}}},
 	}
 	run := func(d *sql.DB, q string, arg any) (out string) {
 		defer noPanic(&out)

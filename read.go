@@ -344,6 +344,21 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 // it. The common argument, an []int64 for an integer key, is read without
 // boxing each element.
 func arrayKeyParts(col *columnInfo, x any, elemCast string) ([]string, bool) {
+	if vr, ok := x.(driver.Valuer); ok {
+		// pgx sends what Value returns (a list type of the
+		// application's own): read the keys from that.
+		if rv := reflect.ValueOf(x); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			return nil, false
+		}
+		v, err := vr.Value()
+		if err != nil {
+			return nil, false // pgx reports it
+		}
+		if _, again := v.(driver.Valuer); again || v == nil {
+			return nil, false
+		}
+		x = v
+	}
 	var parts []string
 	if ns, ok := x.([]int64); ok && col.keyKind == keyInt {
 		// Every key's text in one string: the parts are slices of it
@@ -436,6 +451,12 @@ func sliceElems(x any) ([]any, bool) {
 		e := rv.Index(i)
 		if e.Kind() == reflect.Pointer || e.Kind() == reflect.Interface {
 			if e.IsNil() {
+				continue
+			}
+			if _, ok := e.Interface().(driver.Valuer); ok {
+				// Its Value may be on the pointer: normalizeKey calls
+				// it, as pgx does.
+				out[i] = e.Interface()
 				continue
 			}
 			e = e.Elem()
