@@ -80,7 +80,7 @@ func (cn *connector) runFills(ctx context.Context, jobs []*fillJob) {
 			if r == nil {
 				continue
 			}
-			img, err := rowcodec.Encode(nil, r.Columns, r.Values)
+			img, err := rowcodec.EncodeShaped(nil, r.Shape, r.Columns, r.Values)
 			if err == nil {
 				img = cn.cfg.seal.seal(j.Keys[k], img)
 			}

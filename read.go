@@ -882,6 +882,9 @@ func imageMatches(r *rowcodec.Row, ti *tableInfo) bool {
 	if &r.Columns[0] == ti.matched.Load() {
 		return true // the header compared last time, shared by its rows
 	}
+	if r.Shape != ti.shape {
+		return false
+	}
 	for i, c := range r.Columns {
 		if c.Name != ti.cols[i].name || c.TypeOID != ti.cols[i].typeOID {
 			return false
@@ -962,7 +965,7 @@ func (c *conn) readRows(ctx context.Context, ti *tableInfo, keyParts [][]string,
 			}
 			parts[pos] = s
 		}
-		byKey[strings.Join(parts, "\x00")] = &rowcodec.Row{Columns: cols, Values: vals}
+		byKey[strings.Join(parts, "\x00")] = &rowcodec.Row{Columns: cols, Values: vals, Shape: ti.shape}
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
@@ -1064,7 +1067,7 @@ func ownBytes(r *rowcodec.Row) *rowcodec.Row {
 	if vals == nil {
 		return r
 	}
-	return &rowcodec.Row{Columns: r.Columns, Values: vals}
+	return &rowcodec.Row{Columns: r.Columns, Values: vals, Shape: r.Shape}
 }
 
 // result builds the rows the caller sees. It returns nil when no row was

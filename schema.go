@@ -3,8 +3,10 @@ package wtcache
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strings"
 	"sync"
@@ -24,12 +26,16 @@ import (
 type columnInfo struct {
 	name    string
 	typeOID uint32
+	typmod  int64 // pg_attribute.atttypmod: varchar(n), numeric(p,s), timestamp(p)...
 	keyKind keyKind
 	intBits int // 16, 32 or 64 for integer key columns
 }
 
 type tableInfo struct {
-	oid    uint32
+	oid uint32
+	// shape is what an image records of the catalog beyond its columns'
+	// names and types (tableShape): an image of another shape is a miss.
+	shape  uint64
 	ident  recognize.Table // schema-qualified
 	cols   []columnInfo
 	colIdx map[string]int
@@ -310,7 +316,8 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
                         UNION SELECT t.typbasetype FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                         WHERE a.attrelid = c.oid AND a.attnum > 0))
                     OR d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN (SELECT indexrelid FROM pg_catalog.pg_index WHERE indrelid = c.oid)
-                    OR d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_policy WHERE polrelid = c.oid)))
+                    OR d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_policy WHERE polrelid = c.oid))),
+       c.relfilenode::pg_catalog.int8
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
 
@@ -363,7 +370,8 @@ SELECT a.attnum::pg_catalog.int8, a.attname::pg_catalog.text, a.atttypid::pg_cat
            OR r.rngsubtype IN (1082, 1114, 1184, 1186)
            OR b.oid >= 16384 OR e.oid >= 16384 THEN 's'
          ELSE ''
-       END
+       END,
+       a.atttypmod::pg_catalog.int8
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type b ON b.oid = (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
@@ -410,7 +418,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	}
 	attIdx := map[string]int{}
 	for _, cr := range cols {
-		ci := columnInfo{name: asString(cr[1]), typeOID: uint32(asInt(cr[2]))}
+		ci := columnInfo{name: asString(cr[1]), typeOID: uint32(asInt(cr[2])), typmod: asInt(cr[6])}
 		base := uint32(asInt(cr[3]))
 		ci.keyKind = keyKindOf(base, asBool(cr[4]))
 		ci.intBits = map[uint32]int{21: 16, 23: 32, 20: 64}[base]
@@ -424,6 +432,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		ti.colIdx[ci.name] = len(ti.cols)
 		ti.cols = append(ti.cols, ci)
 	}
+	ti.shape = tableShape(asInt(r[8]), ti.cols)
 	for _, a := range pkAttnums {
 		i, ok := attIdx[a]
 		if !ok {
@@ -604,4 +613,23 @@ func asInt(v driver.Value) int64 {
 func asBool(v driver.Value) bool {
 	b, _ := v.(bool)
 	return b
+}
+
+// tableShape is the hash an image of the table records (rowcodec's
+// Row.Shape), the same in every process: the columns' type modifiers
+// (varchar(n), numeric(p,s), timestamp(p), none of which moves the type's
+// OID) and the table's storage (relfilenode: a new one after TRUNCATE,
+// a rewriting ALTER TABLE, VACUUM FULL or CLUSTER). A change made anywhere
+// makes the table's older images misses once the catalog is read again
+// (cache_schema_refresh), as a change of a column's name or type does.
+func tableShape(relfilenode int64, cols []columnInfo) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(relfilenode))
+	h.Write(b[:])
+	for _, c := range cols {
+		binary.BigEndian.PutUint64(b[:], uint64(c.typmod))
+		h.Write(b[:])
+	}
+	return h.Sum64()
 }

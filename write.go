@@ -769,7 +769,7 @@ func (m *mirror) collect(rows driver.Rows, maxEntry int, seal *sealer) (int64, e
 		for i, v := range dest {
 			vals[i] = v
 		}
-		img, err := rowcodec.Encode(nil, cols[:width], vals)
+		img, err := rowcodec.EncodeShaped(nil, ti.shape, cols[:width], vals)
 		if err != nil {
 			continue
 		}

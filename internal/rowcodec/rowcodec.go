@@ -22,7 +22,7 @@ import (
 // Version is the current encoding version, the image's first two bytes.
 const (
 	magic   = 'W'
-	Version = 1
+	Version = 2 // 2: the header ends with the table's shape (Row.Shape)
 )
 
 // ErrCorrupt reports an image that cannot be decoded.
@@ -85,6 +85,11 @@ const (
 
 // Encode appends the image of one row to dst.
 func Encode(dst []byte, cols []Column, vals []any) ([]byte, error) {
+	return EncodeShaped(dst, 0, cols, vals)
+}
+
+// EncodeShaped is Encode recording shape in the image (Row.Shape).
+func EncodeShaped(dst []byte, shape uint64, cols []Column, vals []any) ([]byte, error) {
 	if len(cols) != len(vals) {
 		return nil, fmt.Errorf("rowcodec: %d columns, %d values", len(cols), len(vals))
 	}
@@ -107,6 +112,7 @@ func Encode(dst []byte, cols []Column, vals []any) ([]byte, error) {
 			dst = binary.AppendVarint(dst, c.Scale)
 		}
 	}
+	dst = binary.AppendUvarint(dst, shape)
 	for _, v := range vals {
 		var err error
 		if dst, err = appendValue(dst, v); err != nil {
@@ -188,6 +194,11 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 type Row struct {
 	Columns []Column
 	Values  []any
+	// Shape is what the writer of the image knew of the table's catalog
+	// beyond the columns' names and types (a hash of the type modifiers
+	// and the storage's identity, say): a reader that knows another
+	// shape takes the image as one from before a schema change.
+	Shape uint64
 }
 
 // reader reads an image held in a string: the strings it returns share
@@ -293,14 +304,16 @@ func DecodeStringTo(img string, vals []any) (Row, error) {
 		return Row{}, ErrCorrupt
 	}
 	r := &reader{b: img[2:]}
-	cols, err := decodeHeader(r)
+	h, err := decodeHeader(r)
 	if err != nil {
 		return Row{}, err
 	}
-	return decodeValues(r, cols, vals)
+	row, err := decodeValues(r, h.cols, vals)
+	row.Shape = h.shape
+	return row, err
 }
 
-func decodeHeader(r *reader) ([]Column, error) {
+func decodeHeader(r *reader) (*seenHeader, error) {
 	// The header of the last image decoded: the rows of one lookup, and
 	// of one table's hits, share it, so most decodes end here, without
 	// parsing the header or the map's lock and hash. A header delimits
@@ -308,7 +321,7 @@ func decodeHeader(r *reader) ([]Column, error) {
 	// follows.
 	if l := lastHeader.Load(); l != nil && strings.HasPrefix(r.b, l.hdr) {
 		r.b = r.b[len(l.hdr):]
-		return l.cols, nil
+		return l, nil
 	}
 	start := r.b
 	// The header's length is not stored: skip over it (without
@@ -322,13 +335,13 @@ func decodeHeader(r *reader) ([]Column, error) {
 	headers.RUnlock()
 	if ok {
 		lastHeader.Store(cached)
-		return cached.cols, nil
+		return cached, nil
 	}
-	cols, err := parseHeader(&reader{b: hdr})
+	cols, shape, err := parseHeader(&reader{b: hdr})
 	if err != nil {
 		return nil, err
 	}
-	seen := &seenHeader{hdr: strings.Clone(hdr), cols: cols}
+	seen := &seenHeader{hdr: strings.Clone(hdr), cols: cols, shape: shape}
 	headers.Lock()
 	if headers.m == nil || len(headers.m) >= maxHeaders {
 		headers.m = make(map[string]*seenHeader)
@@ -336,13 +349,14 @@ func decodeHeader(r *reader) ([]Column, error) {
 	headers.m[seen.hdr] = seen
 	headers.Unlock()
 	lastHeader.Store(seen)
-	return cols, nil
+	return seen, nil
 }
 
 // seenHeader is a header's bytes and its columns.
 type seenHeader struct {
-	hdr  string
-	cols []Column
+	hdr   string
+	cols  []Column
+	shape uint64
 }
 
 var lastHeader atomic.Pointer[seenHeader]
@@ -366,13 +380,14 @@ func skipHeader(r *reader) bool {
 			r.varint()
 		}
 	}
+	r.uvarint() // the shape
 	return !r.err
 }
 
-func parseHeader(r *reader) ([]Column, error) {
+func parseHeader(r *reader) ([]Column, uint64, error) {
 	n := r.uvarint()
 	if r.err || n > uint64(len(r.b)) {
-		return nil, ErrCorrupt
+		return nil, 0, ErrCorrupt
 	}
 	cols := make([]Column, n)
 	for i := range cols {
@@ -385,7 +400,7 @@ func parseHeader(r *reader) ([]Column, error) {
 		c.DatabaseType = strings.Clone(r.str())
 		code := r.byte1()
 		if int(code) >= len(scanTypes) {
-			return nil, ErrCorrupt
+			return nil, 0, ErrCorrupt
 		}
 		c.ScanType = scanTypes[code]
 		f := r.byte1()
@@ -398,10 +413,14 @@ func parseHeader(r *reader) ([]Column, error) {
 			c.Scale = r.varint()
 		}
 		if r.err {
-			return nil, ErrCorrupt
+			return nil, 0, ErrCorrupt
 		}
 	}
-	return cols, nil
+	shape := r.uvarint()
+	if r.err || len(r.b) != 0 {
+		return nil, 0, ErrCorrupt
+	}
+	return cols, shape, nil
 }
 
 func decodeValues(r *reader, cols []Column, vals []any) (Row, error) {
