@@ -873,7 +873,7 @@ func imageHasKey(r *rowcodec.Row, ti *tableInfo, parts []string) bool {
 // imageMatches reports whether a cached image has the table's current
 // columns; an image from before a schema change is a miss.
 func imageMatches(r *rowcodec.Row, ti *tableInfo) bool {
-	if len(r.Columns) != len(ti.cols) {
+	if r.Shape != ti.shape || len(r.Columns) != len(ti.cols) {
 		return false
 	}
 	if len(r.Columns) == 0 {
@@ -881,9 +881,6 @@ func imageMatches(r *rowcodec.Row, ti *tableInfo) bool {
 	}
 	if &r.Columns[0] == ti.matched.Load() {
 		return true // the header compared last time, shared by its rows
-	}
-	if r.Shape != ti.shape {
-		return false
 	}
 	for i, c := range r.Columns {
 		if c.Name != ti.cols[i].name || c.TypeOID != ti.cols[i].typeOID {
