@@ -227,5 +227,56 @@ func TestArrayArgumentKindsAsPgx(t *testing.T) {
 				}
 			}
 		}
+		// A write by each key list through wtcache, then every row read
+		// back through wtcache (hits where cached) and pgx: the rows the
+		// write changed must be the ones it invalidated or mirrored.
+		upd := "UPDATE wt_arr_" + name + " SET v = v + 1 WHERE id = ANY($1)"
+		all := "SELECT id, v FROM wt_arr_" + name + " WHERE id = $1"
+		for _, a := range args {
+			_, werr := db.ExecContext(ctx, upd, a.v)
+			c.settle()
+			for id := 1; id <= 20; id++ {
+				key := any(int64(id))
+				if name == "tx" {
+					key = strconv.Itoa(id)
+				}
+				if got, want := run(db, all, key), run(plain, all, key); got != want {
+					t.Fatalf("%s with %s (error %v), then row %d: wtcache %q, pgx %q", upd, a.name, werr, id, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestWriteByValuerListAsPgx: a write whose key list is a Valuer of the
+// application's own type changes the rows of its Value; those rows, cached
+// before, are read back as pgx reads them (the intents must be placed on
+// the keys PostgreSQL writes, not on the list's raw elements).
+func TestWriteByValuerListAsPgx(t *testing.T) {
+	e := needServices(t)
+	db, c := e.open(t, rpPrefix("valuerwrite"))
+	plain := rpSetup(t, e, "CREATE TABLE wt_vwrite (id bigint PRIMARY KEY, v int); INSERT INTO wt_vwrite SELECT g, g FROM generate_series(1, 20) g",
+		"DROP TABLE IF EXISTS wt_vwrite")
+	ctx := context.Background()
+	read := func(d *sql.DB, id int) (v int) {
+		if err := d.QueryRowContext(ctx, "SELECT v FROM wt_vwrite WHERE id = $1", id).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	p3 := argPtrKey(3)
+	for _, list := range []any{argShiftIDs{1, 2}, []*argPtrKey{&p3}} {
+		for id := 1; id <= 20; id++ {
+			read(db, id) // cached
+		}
+		c.settle()
+		if _, err := db.ExecContext(ctx, "UPDATE wt_vwrite SET v = v + 100 WHERE id = ANY($1)", list); err != nil {
+			t.Fatal(err)
+		}
+		for id := 1; id <= 20; id++ {
+			if got, want := read(db, id), read(plain, id); got != want {
+				t.Fatalf("after the write by %T, row %d: wtcache %d, pgx %d", list, id, got, want)
+			}
+		}
 	}
 }
