@@ -27,6 +27,11 @@ type columnInfo struct {
 	name    string
 	typeOID uint32
 	typmod  int64 // pg_attribute.atttypmod: varchar(n), numeric(p,s), timestamp(p)...
+	// version changes with every change to the column's catalog row or
+	// to its type's labels (an enum) or attributes (a composite): its
+	// attnum, the row's xmin, those of the type's pg_enum rows, and of the
+	// composite's pg_class and pg_attribute rows (tableShape).
+	version string
 	keyKind keyKind
 	intBits int // 16, 32 or 64 for integer key columns
 }
@@ -317,7 +322,9 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
                         WHERE a.attrelid = c.oid AND a.attnum > 0))
                     OR d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN (SELECT indexrelid FROM pg_catalog.pg_index WHERE indrelid = c.oid)
                     OR d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_policy WHERE polrelid = c.oid))),
-       c.relfilenode::pg_catalog.int8
+       c.relfilenode::pg_catalog.int8,
+       c.xmin::pg_catalog.text,
+       coalesce((SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), 0)::pg_catalog.int8
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
 
@@ -371,7 +378,13 @@ SELECT a.attnum::pg_catalog.int8, a.attname::pg_catalog.text, a.atttypid::pg_cat
            OR b.oid >= 16384 OR e.oid >= 16384 THEN 's'
          ELSE ''
        END,
-       a.atttypmod::pg_catalog.int8
+       a.atttypmod::pg_catalog.int8,
+       a.xmin::pg_catalog.text,
+       coalesce((SELECT pg_catalog.string_agg(en.oid::pg_catalog.text || '.' || en.xmin::pg_catalog.text, ',' ORDER BY en.oid)
+                 FROM pg_catalog.pg_enum en WHERE en.enumtypid = e.oid), '') || '/' ||
+       coalesce((SELECT tc.xmin::pg_catalog.text FROM pg_catalog.pg_class tc WHERE tc.oid = e.typrelid AND e.typrelid <> 0), '') || ':' ||
+       coalesce((SELECT pg_catalog.string_agg(ta.attnum::pg_catalog.text || '.' || ta.xmin::pg_catalog.text, ',' ORDER BY ta.attnum)
+                 FROM pg_catalog.pg_attribute ta WHERE ta.attrelid = e.typrelid AND e.typrelid <> 0), '')
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type b ON b.oid = (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
@@ -418,7 +431,8 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	}
 	attIdx := map[string]int{}
 	for _, cr := range cols {
-		ci := columnInfo{name: asString(cr[1]), typeOID: uint32(asInt(cr[2])), typmod: asInt(cr[6])}
+		ci := columnInfo{name: asString(cr[1]), typeOID: uint32(asInt(cr[2])), typmod: asInt(cr[6]),
+			version: asString(cr[0]) + "/" + asString(cr[7]) + "/" + asString(cr[8])}
 		base := uint32(asInt(cr[3]))
 		ci.keyKind = keyKindOf(base, asBool(cr[4]))
 		ci.intBits = map[uint32]int{21: 16, 23: 32, 20: 64}[base]
@@ -432,7 +446,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		ti.colIdx[ci.name] = len(ti.cols)
 		ti.cols = append(ti.cols, ci)
 	}
-	ti.shape = tableShape(asInt(r[8]), ti.cols)
+	ti.shape = tableShape(asInt(r[8]), asString(r[9]), asInt(r[10]), ti.cols)
 	for _, a := range pkAttnums {
 		i, ok := attIdx[a]
 		if !ok {
@@ -616,20 +630,35 @@ func asBool(v driver.Value) bool {
 }
 
 // tableShape is the hash an image of the table records (rowcodec's
-// Row.Shape), the same in every process: the columns' type modifiers
-// (varchar(n), numeric(p,s), timestamp(p), none of which moves the type's
-// OID) and the table's storage (relfilenode: a new one after TRUNCATE,
-// a rewriting ALTER TABLE, VACUUM FULL or CLUSTER). A change made anywhere
-// makes the table's older images misses once the catalog is read again
-// (cache_schema_refresh), as a change of a column's name or type does.
-func tableShape(relfilenode int64, cols []columnInfo) uint64 {
+// Row.Shape), the same in every process for one state of the catalog:
+//   - the table's storage (relfilenode: a new one after TRUNCATE, a
+//     rewriting ALTER TABLE, VACUUM FULL or CLUSTER);
+//   - its pg_class row's version (xmin: RENAME, SET SCHEMA, row-level
+//     security turned on or off, most ALTER TABLE forms);
+//   - its primary key's index (dropped and made again);
+//   - each column's type modifier (varchar(n), numeric(p,s), timestamp(p),
+//     none of which moves the type's OID) and version (columnInfo: a column
+//     dropped and added again under its name and type, any ALTER COLUMN,
+//     an enum's label renamed, a composite's attribute added or dropped).
+//
+// A change made anywhere makes the table's older images misses once the
+// catalog is read again (cache_schema_refresh), as a change of a column's
+// name or type does. (A composite's own composite or enum attributes are
+// not followed further.)
+func tableShape(relfilenode int64, classVersion string, pkIndex int64, cols []columnInfo) uint64 {
 	h := fnv.New64a()
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(relfilenode))
-	h.Write(b[:])
-	for _, c := range cols {
-		binary.BigEndian.PutUint64(b[:], uint64(c.typmod))
+	put := func(n int64) {
+		binary.BigEndian.PutUint64(b[:], uint64(n))
 		h.Write(b[:])
+	}
+	put(relfilenode)
+	put(pkIndex)
+	h.Write([]byte(classVersion))
+	for _, c := range cols {
+		put(c.typmod)
+		put(int64(len(c.version)))
+		h.Write([]byte(c.version))
 	}
 	return h.Sum64()
 }
