@@ -314,7 +314,6 @@ func (b *boundLookup) keys(l *recognize.Lookup, args []driver.NamedValue) ([][]s
 		if pred.Value.Cast != "" && !isArray {
 			return nil, false
 		}
-
 		if parts, ok = arrayKeyParts(col, x, elemCast); !ok {
 			return nil, false
 		}
