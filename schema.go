@@ -27,10 +27,9 @@ type columnInfo struct {
 	name    string
 	typeOID uint32
 	typmod  int64 // pg_attribute.atttypmod: varchar(n), numeric(p,s), timestamp(p)...
-	// version changes with every change to the column's catalog row or
-	// to its type's labels (an enum) or attributes (a composite): its
-	// attnum, the row's xmin, those of the type's pg_enum rows, and of the
-	// composite's pg_class and pg_attribute rows (tableShape).
+	// version changes with every change to the column's catalog row: its
+	// attnum and the row's xmin (tableShape; its type's own changes are
+	// followed by typesQuery).
 	version string
 	keyKind keyKind
 	intBits int // 16, 32 or 64 for integer key columns
@@ -308,7 +307,7 @@ func (c *conn) table(ctx context.Context, t recognize.Table) (*tableInfo, error)
 const tableQuery = `
 SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_catalog.text, c.relpersistence::pg_catalog.text,
        c.relrowsecurity, c.relhassubclass,
-       coalesce((SELECT array_to_string(i.indkey, ' ') FROM pg_catalog.pg_index i
+       coalesce((SELECT pg_catalog.array_to_string(i.indkey, ' ') FROM pg_catalog.pg_index i
                  WHERE i.indrelid = c.oid AND i.indisprimary), ''),
        EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
        OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')
@@ -379,24 +378,47 @@ SELECT a.attnum::pg_catalog.int8, a.attname::pg_catalog.text, a.atttypid::pg_cat
          ELSE ''
        END,
        a.atttypmod::pg_catalog.int8,
-       a.xmin::pg_catalog.text,
-       coalesce((SELECT pg_catalog.string_agg(en.oid::pg_catalog.text || '.' || en.xmin::pg_catalog.text, ',' ORDER BY en.oid)
-                 FROM pg_catalog.pg_enum en WHERE en.enumtypid = e.oid), '') || '/' ||
-       coalesce((SELECT tc.xmin::pg_catalog.text FROM pg_catalog.pg_class tc WHERE tc.oid = e.typrelid AND e.typrelid <> 0), '') || ':' ||
-       coalesce((SELECT pg_catalog.string_agg(ta.attnum::pg_catalog.text || '.' || ta.xmin::pg_catalog.text, ',' ORDER BY ta.attnum)
-                 FROM pg_catalog.pg_attribute ta WHERE ta.attrelid = e.typrelid AND e.typrelid <> 0), '')
+       a.xmin::pg_catalog.text
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type b ON b.oid = (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
 JOIN pg_catalog.pg_type e ON e.oid = (CASE WHEN b.typelem <> 0 AND b.typlen = -1 THEN b.typelem ELSE b.oid END)
-LEFT JOIN pg_range r ON r.rngtypid = e.oid OR r.rngmultitypid = e.oid
+LEFT JOIN pg_catalog.pg_range r ON r.rngtypid = e.oid OR r.rngmultitypid = e.oid
 LEFT JOIN pg_catalog.pg_collation coll ON coll.oid = a.attcollation
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
+// typesQuery follows every column's type to the types it is made of
+// (a domain's base, an array's element, a range's subtype, a multirange's
+// range, a composite's attributes, at any depth) and returns the versions
+// of what of them can change under the same OID: user types' pg_type rows,
+// enums' labels, composites' pg_class and pg_attribute rows (tableShape);
+// and whether any of them renders catalog names or a setting the server
+// does not report (money, the reg* types: the session's search_path
+// decides how a regclass reads).
+const typesQuery = `
+WITH RECURSIVE types(oid) AS (
+  SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+  UNION
+  SELECT n.oid FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid
+  CROSS JOIN LATERAL (
+    SELECT ty.typbasetype UNION ALL SELECT ty.typelem
+    UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = ty.oid
+    UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = ty.oid
+    UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca WHERE ca.attrelid = ty.typrelid AND ty.typrelid <> 0 AND ca.attnum > 0
+  ) n(oid) WHERE n.oid <> 0
+)
+SELECT coalesce((SELECT pg_catalog.string_agg(v, ',' ORDER BY v) FROM (
+  SELECT 't' || ty.oid::pg_catalog.text || '.' || ty.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid WHERE ty.oid >= 16384
+  UNION ALL SELECT 'e' || en.oid::pg_catalog.text || '.' || en.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_enum en ON en.enumtypid = t.oid
+  UNION ALL SELECT 'c' || c.oid::pg_catalog.text || '.' || c.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_class c ON c.oid = ty.typrelid
+  UNION ALL SELECT 'a' || ca.attrelid::pg_catalog.text || '.' || ca.attnum::pg_catalog.text || '.' || ca.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_attribute ca ON ca.attrelid = ty.typrelid AND ty.typrelid <> 0
+) s(v)), ''),
+       EXISTS (SELECT 1 FROM types WHERE oid IN (790, 24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191))`
+
 const cascadesQuery = `
 SELECT con.conrelid::pg_catalog.int8, con.confdeltype IN ('c', 'n', 'd'), con.confupdtype IN ('c', 'n', 'd'),
-       (SELECT pg_catalog.string_agg(quote_ident(a.attname), ' ') FROM pg_catalog.pg_attribute a
+       (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ' ') FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = con.confrelid AND a.attnum = ANY(con.confkey))
 FROM pg_catalog.pg_constraint con
 WHERE con.confrelid = $1 AND con.contype = 'f'
@@ -432,7 +454,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	attIdx := map[string]int{}
 	for _, cr := range cols {
 		ci := columnInfo{name: asString(cr[1]), typeOID: uint32(asInt(cr[2])), typmod: asInt(cr[6]),
-			version: asString(cr[0]) + "/" + asString(cr[7]) + "/" + asString(cr[8])}
+			version: asString(cr[0]) + "/" + asString(cr[7])}
 		base := uint32(asInt(cr[3]))
 		ci.keyKind = keyKindOf(base, asBool(cr[4]))
 		ci.intBits = map[uint32]int{21: 16, 23: 32, 20: 64}[base]
@@ -446,7 +468,18 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		ti.colIdx[ci.name] = len(ti.cols)
 		ti.cols = append(ti.cols, ci)
 	}
-	ti.shape = tableShape(asInt(r[8]), asString(r[9]), asInt(r[10]), ti.cols)
+	tv, err := c.innerQuery(ctx, typesQuery, int64(oid))
+	if err != nil {
+		return nil, err
+	}
+	if len(tv) == 1 {
+		if asBool(tv[0][1]) {
+			ti.unreported = true
+		}
+		ti.shape = tableShape(asInt(r[8]), asString(r[9])+"|"+asString(tv[0][0]), asInt(r[10]), ti.cols)
+	} else {
+		ti.shape = tableShape(asInt(r[8]), asString(r[9]), asInt(r[10]), ti.cols)
+	}
 	for _, a := range pkAttnums {
 		i, ok := attIdx[a]
 		if !ok {
@@ -490,7 +523,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		// feed cannot keep its bound for it.
 		ti.reason = "unlogged table (the change feed cannot see its writes)"
 	case ti.unreported:
-		ti.reason = "a column renders under a setting the server does not report (money: lc_monetary)"
+		ti.reason = "a column renders under a setting the server does not report (money: lc_monetary; catalog names: search_path)"
 	case rls:
 		ti.reason = "row-level security enabled"
 	case hasChildren:
@@ -638,13 +671,14 @@ func asBool(v driver.Value) bool {
 //   - its primary key's index (dropped and made again);
 //   - each column's type modifier (varchar(n), numeric(p,s), timestamp(p),
 //     none of which moves the type's OID) and version (columnInfo: a column
-//     dropped and added again under its name and type, any ALTER COLUMN,
-//     an enum's label renamed, a composite's attribute added or dropped).
+//     dropped and added again under its name and type, any ALTER COLUMN);
+//   - in classVersion too, the versions of the types the columns are made
+//     of, at any depth (typesQuery: an enum's label renamed, a composite's
+//     attribute added or dropped, under domains, arrays and ranges).
 //
 // A change made anywhere makes the table's older images misses once the
 // catalog is read again (cache_schema_refresh), as a change of a column's
-// name or type does. (A composite's own composite or enum attributes are
-// not followed further.)
+// name or type does.
 func tableShape(relfilenode int64, classVersion string, pkIndex int64, cols []columnInfo) uint64 {
 	h := fnv.New64a()
 	var b [8]byte

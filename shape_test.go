@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -76,12 +77,18 @@ func renderAgain(d *sql.DB, q string, args ...any) (string, error) {
 func TestSchemaChangesElsewhereAsPgx(t *testing.T) {
 	e := needServices(t)
 	const tb = "wt_shape"
-	const create = `DROP TYPE IF EXISTS wt_shape_mood CASCADE; DROP TYPE IF EXISTS wt_shape_pt CASCADE;
+	const create = `DROP TYPE IF EXISTS wt_shape_mood CASCADE; DROP TYPE IF EXISTS wt_shape_pt CASCADE; DROP TYPE IF EXISTS wt_shape_deep CASCADE; DROP TYPE IF EXISTS wt_shape_pt2 CASCADE;
 CREATE TYPE wt_shape_mood AS ENUM ('sad', 'ok', 'happy');
 CREATE TYPE wt_shape_pt AS (x int, y numeric);
-CREATE TABLE ` + tb + ` (id bigint PRIMARY KEY, w varchar(10), v numeric(10,2), ts timestamp(6), n int, mood wt_shape_mood, pt wt_shape_pt);
+CREATE TYPE wt_shape_deep AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN wt_shape_d1 AS wt_shape_deep; CREATE DOMAIN wt_shape_d2 AS wt_shape_d1;
+CREATE TYPE wt_shape_mr AS RANGE (subtype = wt_shape_deep);
+CREATE TYPE wt_shape_pt2 AS (x int, y numeric); CREATE DOMAIN wt_shape_p1 AS wt_shape_pt2; CREATE DOMAIN wt_shape_p2 AS wt_shape_p1;
+CREATE TABLE ` + tb + ` (id bigint PRIMARY KEY, w varchar(10), v numeric(10,2), ts timestamp(6), n int, mood wt_shape_mood, pt wt_shape_pt,
+  dd wt_shape_d2, da wt_shape_d1[], mr wt_shape_mr, mm wt_shape_mr_multirange, pd wt_shape_p2, pa wt_shape_p1[]);
 INSERT INTO ` + tb + ` SELECT g, 'w' || g, g + 0.25, TIMESTAMP '2024-01-02 03:04:05.123456' + g * INTERVAL '1 hour', g,
-  (ARRAY['sad', 'ok', 'happy']::wt_shape_mood[])[1 + g % 3], ROW(g, g + 0.5)::wt_shape_pt FROM generate_series(1, 6) g`
+  (ARRAY['sad', 'ok', 'happy']::wt_shape_mood[])[1 + g % 3], ROW(g, g + 0.5)::wt_shape_pt,
+  'ok', ARRAY['ok', 'sad']::wt_shape_d1[], wt_shape_mr('sad', 'ok'), wt_shape_mr_multirange(wt_shape_mr('ok', 'happy')),
+  ROW(g, 1)::wt_shape_pt2, ARRAY[ROW(g, 2)::wt_shape_pt2]::wt_shape_p1[] FROM generate_series(1, 6) g`
 	for _, near := range []bool{false, true} {
 		t.Run(fmt.Sprintf("near=%v", near), func(t *testing.T) {
 			schemaChangesElsewhere(t, e, tb, create, near)
@@ -90,7 +97,7 @@ INSERT INTO ` + tb + ` SELECT g, 'w' || g, g + 0.25, TIMESTAMP '2024-01-02 03:04
 }
 
 func schemaChangesElsewhere(t *testing.T, e itEnv, tb, create string, near bool) {
-	plain := rpSetup(t, e, create, "DROP TABLE IF EXISTS "+tb+"; DROP TABLE IF EXISTS "+tb+"_away; DROP TYPE IF EXISTS wt_shape_mood; DROP TYPE IF EXISTS wt_shape_pt")
+	plain := rpSetup(t, e, create, "DROP TABLE IF EXISTS "+tb+"; DROP TABLE IF EXISTS "+tb+"_away; DROP TYPE IF EXISTS wt_shape_mood CASCADE; DROP TYPE IF EXISTS wt_shape_pt CASCADE; DROP TYPE IF EXISTS wt_shape_deep CASCADE; DROP TYPE IF EXISTS wt_shape_pt2 CASCADE")
 	const refresh = 100 * time.Millisecond
 	extra := []string{"cache_schema_refresh=" + refresh.String()}
 	if near {
@@ -117,12 +124,15 @@ func schemaChangesElsewhere(t *testing.T, e itEnv, tb, create string, near bool)
 		{"numeric(12,4)", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN v TYPE numeric(12,4)`)},
 		{"timestamp(0)", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN ts TYPE timestamp(0)`)},
 		{"USING n * 2", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN n TYPE int USING n * 2`)},
-		{"TRUNCATE, new rows", ddl(`TRUNCATE ` + tb + `; INSERT INTO ` + tb + ` SELECT g, 'x' || g, g + 0.5, TIMESTAMP '2025-01-01', -g, 'ok', ROW(-g, 0)::wt_shape_pt FROM generate_series(1, 6) g`)},
+		{"TRUNCATE, new rows", ddl(`TRUNCATE ` + tb + `; INSERT INTO ` + tb + ` SELECT g, 'x' || g, g + 0.5, TIMESTAMP '2025-01-01', -g, 'ok', ROW(-g, 0)::wt_shape_pt,
+			'sad', ARRAY['ok']::wt_shape_d1[], wt_shape_mr('ok', 'happy'), wt_shape_mr_multirange(wt_shape_mr('ok', 'happy')), ROW(g, 3)::wt_shape_pt2, ARRAY[ROW(g, 4)::wt_shape_pt2]::wt_shape_p1[] FROM generate_series(1, 6) g`)},
 		{"VACUUM FULL", ddl(`VACUUM FULL ` + tb)},
 		{"varchar(5) USING", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN w TYPE varchar(5) USING substr(w, 1, 1)`)},
 		{"numeric USING", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN v TYPE numeric USING v * 10`)},
 		{"drop and add n", ddl(`ALTER TABLE ` + tb + ` DROP COLUMN n; ALTER TABLE ` + tb + ` ADD COLUMN n int DEFAULT 7`)},
 		{"enum label renamed", ddl(`ALTER TYPE wt_shape_mood RENAME VALUE 'ok' TO 'fine'`)},
+		{"enum label renamed, under domains, arrays and ranges", ddl(`ALTER TYPE wt_shape_deep RENAME VALUE 'ok' TO 'fine'`)},
+		{"composite attribute added, under domains and arrays", ddl(`ALTER TYPE wt_shape_pt2 ADD ATTRIBUTE z int CASCADE`)},
 		{"composite attribute added", ddl(`ALTER TYPE wt_shape_pt ADD ATTRIBUTE z int CASCADE`)},
 		{"composite attribute dropped", ddl(`ALTER TYPE wt_shape_pt DROP ATTRIBUTE x CASCADE`)},
 		{"text and back, filled by an old catalog", func() {
@@ -190,5 +200,110 @@ func schemaChangesElsewhere(t *testing.T, e itEnv, tb, create string, near bool)
 		ch.do()
 		time.Sleep(2 * refresh) // the catalog is read again within refresh
 		compare(ch.name)
+	}
+}
+
+// TestCatalogNamesShadowedBySession: wtcache reads the catalog on the
+// application's own connection, so a session whose temporary tables carry
+// the names of every catalog relation wtcache reads (each holding every
+// row twice) and whose search_path puts a schema of look-alike functions
+// before pg_catalog changes nothing wtcache serves: every name in its
+// catalog queries is qualified.
+func TestCatalogNamesShadowedBySession(t *testing.T) {
+	e := needServices(t)
+	const tb = "wt_shadowed"
+	plain := rpSetup(t, e, `CREATE TABLE `+tb+` (id bigint PRIMARY KEY, v int, w text, r int4range);
+INSERT INTO `+tb+` SELECT g, g * 10, 'w' || g, int4range(g, g + 2) FROM generate_series(1, 5) g;
+DROP SCHEMA IF EXISTS wt_shadow CASCADE; CREATE SCHEMA wt_shadow;
+CREATE FUNCTION wt_shadow.array_to_string(anyarray, text) RETURNS text LANGUAGE sql AS 'SELECT ''1 2 3''';
+CREATE FUNCTION wt_shadow.quote_ident(text) RETURNS text LANGUAGE sql AS 'SELECT ''x''';
+CREATE FUNCTION wt_shadow.string_agg(text, text) RETURNS text LANGUAGE sql AS 'SELECT ''x''';
+CREATE FUNCTION wt_shadow.coalesce(text, text) RETURNS text LANGUAGE sql AS 'SELECT ''x''';
+CREATE FUNCTION wt_shadow.current_database() RETURNS name LANGUAGE sql AS 'SELECT ''nowhere''::name';`,
+		"DROP TABLE IF EXISTS "+tb+"; DROP SCHEMA IF EXISTS wt_shadow CASCADE")
+	db, _ := e.open(t, rpPrefix("shadow"))
+	db.SetMaxOpenConns(1) // one session: the one shadowed
+	ctx := context.Background()
+	// The catalog relations wtcache's queries name.
+	seen := map[string]bool{}
+	for _, q := range []string{sessionQuery, tableQuery, columnsQuery, cascadesQuery, descendantsQuery, readHazardsQuery, funcsQuery} {
+		for _, m := range regexp.MustCompile(`pg_catalog\.(pg_[a-z_]+)\b`).FindAllStringSubmatch(q, -1) {
+			seen[m[1]] = true
+		}
+	}
+	var names []string
+	for n := range seen {
+		var rel bool
+		if err := plain.QueryRowContext(ctx, `SELECT pg_catalog.to_regclass('pg_catalog.' || $1) IS NOT NULL`, n).Scan(&rel); err != nil {
+			t.Fatal(err)
+		}
+		if rel {
+			names = append(names, n)
+		}
+	}
+	if len(names) < 10 {
+		t.Fatalf("only %d catalog relations found in the queries: %v", len(names), names)
+	}
+	for _, n := range names {
+		// Every row twice: a join on the shadow gives each column twice.
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s AS SELECT * FROM pg_catalog.%[1]s; INSERT INTO pg_temp.%[1]s SELECT * FROM pg_catalog.%[1]s`, n)); err != nil {
+			t.Logf("%s not shadowed: %v", n, err)
+		}
+	}
+	// Rows that name the table's own column types, twice, where a join
+	// on the shadow would find them (pg_range by the range type).
+	if _, err := db.ExecContext(ctx, `INSERT INTO pg_temp.pg_range (rngtypid, rngsubtype, rngmultitypid, rngcollation, rngsubopc, rngcanonical, rngsubdiff)
+		SELECT t, t, t, 0, 0, 0, 0 FROM (VALUES ('int4'::regtype::oid), ('int8'::regtype::oid), ('text'::regtype::oid)) v(t), generate_series(1, 2)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "SET search_path = wt_shadow, pg_catalog, public"); err != nil {
+		t.Fatal(err)
+	}
+	q := "SELECT * FROM " + tb + " WHERE id = $1"
+	for round := 0; round < 2; round++ {
+		for id := 1; id <= 5; id++ {
+			got, gerr := renderAgain(db, q, id)
+			want, werr := renderAgain(plain, q, id)
+			if got != want || (gerr == nil) != (werr == nil) {
+				t.Fatalf("round %d, id %d:\nwtcache %s %v\npgx     %s %v", round, id, got, gerr, want, werr)
+			}
+		}
+	}
+}
+
+// TestCatalogNameColumnsPassThrough: a column that holds catalog names (the
+// reg* types, at any depth: under a domain, in an array) reads differently
+// by the session's search_path and after a rename made anywhere, neither
+// of which the server reports: such a table is never served, and every
+// session reads what pgx reads.
+func TestCatalogNameColumnsPassThrough(t *testing.T) {
+	e := needServices(t)
+	plain := rpSetup(t, e, `DROP SCHEMA IF EXISTS wt_regs CASCADE; CREATE SCHEMA wt_regs;
+CREATE TABLE wt_regs.target (x int);
+CREATE DOMAIN wt_regs.d1 AS regclass; CREATE DOMAIN wt_regs.d2 AS wt_regs.d1;
+CREATE TABLE wt_regs.t (id bigint PRIMARY KEY, c regclass, ty regtype[], dd wt_regs.d2, r regrole);
+INSERT INTO wt_regs.t VALUES (1, 'wt_regs.target', ARRAY['int4'::regtype], 'wt_regs.target', 'postgres')`,
+		"DROP SCHEMA IF EXISTS wt_regs CASCADE")
+	db, c := e.open(t, rpPrefix("regs"))
+	db.SetMaxOpenConns(1)
+	plain.SetMaxOpenConns(1)
+	q := "SELECT * FROM wt_regs.t WHERE id = $1"
+	for _, path := range []string{"public", "wt_regs, public"} {
+		for _, d := range []*sql.DB{db, plain} {
+			if _, err := d.Exec("SET search_path = " + path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for round := 0; round < 2; round++ {
+			got, gerr := renderAgain(db, q, 1)
+			want, werr := renderAgain(plain, q, 1)
+			if got != want || (gerr == nil) != (werr == nil) {
+				t.Fatalf("search_path %s, round %d:\nwtcache %s %v\npgx     %s %v", path, round, got, gerr, want, werr)
+			}
+			c.settle()
+		}
+	}
+	if s := rpStats(c); s.Hits != 0 {
+		t.Fatalf("%d hits on a table of catalog names", s.Hits)
 	}
 }
