@@ -391,11 +391,13 @@ ORDER BY a.attnum`
 // typesQuery follows every column's type to the types it is made of
 // (a domain's base, an array's element, a range's subtype, a multirange's
 // range, a composite's attributes, at any depth) and returns the versions
-// of what of them can change under the same OID: user types' pg_type rows,
-// enums' labels, composites' pg_class and pg_attribute rows (tableShape);
-// and whether any of them renders catalog names or a setting the server
-// does not report (money, the reg* types: the session's search_path
-// decides how a regclass reads).
+// of what of them can change under the same OID: user types' pg_type rows
+// and output functions, enums' labels, composites' pg_class and
+// pg_attribute rows (tableShape); and whether any of them renders catalog
+// names or a setting the server does not report (money, aclitem, the reg*
+// types, or a user type whose output is one of theirs: the session's
+// search_path decides how a regclass reads, a role's name how an aclitem
+// reads).
 const typesQuery = `
 WITH RECURSIVE types(oid) AS (
   SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
@@ -413,8 +415,12 @@ SELECT coalesce((SELECT pg_catalog.string_agg(v, ',' ORDER BY v) FROM (
   UNION ALL SELECT 'e' || en.oid::pg_catalog.text || '.' || en.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_enum en ON en.enumtypid = t.oid
   UNION ALL SELECT 'c' || c.oid::pg_catalog.text || '.' || c.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_class c ON c.oid = ty.typrelid
   UNION ALL SELECT 'a' || ca.attrelid::pg_catalog.text || '.' || ca.attnum::pg_catalog.text || '.' || ca.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_attribute ca ON ca.attrelid = ty.typrelid AND ty.typrelid <> 0
+  UNION ALL SELECT 'p' || p.oid::pg_catalog.text || '.' || p.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput WHERE ty.oid >= 16384
 ) s(v)), ''),
-       EXISTS (SELECT 1 FROM types WHERE oid IN (790, 24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191))`
+       EXISTS (SELECT 1 FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput
+               WHERE t.oid IN (790, 1033, 24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191)
+                  OR p.prosrc IN ('cash_out', 'aclitemout', 'regprocout', 'regprocedureout', 'regoperout', 'regoperatorout', 'regclassout',
+                                  'regtypeout', 'regconfigout', 'regdictionaryout', 'regnamespaceout', 'regroleout', 'regcollationout'))`
 
 const cascadesQuery = `
 SELECT con.conrelid::pg_catalog.int8, con.confdeltype IN ('c', 'n', 'd'), con.confupdtype IN ('c', 'n', 'd'),

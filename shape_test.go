@@ -83,12 +83,16 @@ CREATE TYPE wt_shape_pt AS (x int, y numeric);
 CREATE TYPE wt_shape_deep AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN wt_shape_d1 AS wt_shape_deep; CREATE DOMAIN wt_shape_d2 AS wt_shape_d1;
 CREATE TYPE wt_shape_mr AS RANGE (subtype = wt_shape_deep);
 CREATE TYPE wt_shape_pt2 AS (x int, y numeric); CREATE DOMAIN wt_shape_p1 AS wt_shape_pt2; CREATE DOMAIN wt_shape_p2 AS wt_shape_p1;
+DROP TYPE IF EXISTS wt_shape_bt CASCADE; CREATE TYPE wt_shape_bt;
+CREATE FUNCTION wt_shape_bt_in(cstring) RETURNS wt_shape_bt LANGUAGE internal IMMUTABLE STRICT AS 'textin';
+CREATE FUNCTION wt_shape_bt_out(wt_shape_bt) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'textout';
+CREATE TYPE wt_shape_bt (INPUT = wt_shape_bt_in, OUTPUT = wt_shape_bt_out, LIKE = text);
 CREATE TABLE ` + tb + ` (id bigint PRIMARY KEY, w varchar(10), v numeric(10,2), ts timestamp(6), n int, mood wt_shape_mood, pt wt_shape_pt,
-  dd wt_shape_d2, da wt_shape_d1[], mr wt_shape_mr, mm wt_shape_mr_multirange, pd wt_shape_p2, pa wt_shape_p1[]);
+  dd wt_shape_d2, da wt_shape_d1[], mr wt_shape_mr, mm wt_shape_mr_multirange, pd wt_shape_p2, pa wt_shape_p1[], bt wt_shape_bt);
 INSERT INTO ` + tb + ` SELECT g, 'w' || g, g + 0.25, TIMESTAMP '2024-01-02 03:04:05.123456' + g * INTERVAL '1 hour', g,
   (ARRAY['sad', 'ok', 'happy']::wt_shape_mood[])[1 + g % 3], ROW(g, g + 0.5)::wt_shape_pt,
   'ok', ARRAY['ok', 'sad']::wt_shape_d1[], wt_shape_mr('sad', 'ok'), wt_shape_mr_multirange(wt_shape_mr('ok', 'happy')),
-  ROW(g, 1)::wt_shape_pt2, ARRAY[ROW(g, 2)::wt_shape_pt2]::wt_shape_p1[] FROM generate_series(1, 6) g`
+  ROW(g, 1)::wt_shape_pt2, ARRAY[ROW(g, 2)::wt_shape_pt2]::wt_shape_p1[], 'abc' FROM generate_series(1, 6) g`
 	for _, near := range []bool{false, true} {
 		t.Run(fmt.Sprintf("near=%v", near), func(t *testing.T) {
 			schemaChangesElsewhere(t, e, tb, create, near)
@@ -97,7 +101,7 @@ INSERT INTO ` + tb + ` SELECT g, 'w' || g, g + 0.25, TIMESTAMP '2024-01-02 03:04
 }
 
 func schemaChangesElsewhere(t *testing.T, e itEnv, tb, create string, near bool) {
-	plain := rpSetup(t, e, create, "DROP TABLE IF EXISTS "+tb+"; DROP TABLE IF EXISTS "+tb+"_away; DROP TYPE IF EXISTS wt_shape_mood CASCADE; DROP TYPE IF EXISTS wt_shape_pt CASCADE; DROP TYPE IF EXISTS wt_shape_deep CASCADE; DROP TYPE IF EXISTS wt_shape_pt2 CASCADE")
+	plain := rpSetup(t, e, create, "DROP TABLE IF EXISTS "+tb+"; DROP TABLE IF EXISTS "+tb+"_away; DROP TYPE IF EXISTS wt_shape_mood CASCADE; DROP TYPE IF EXISTS wt_shape_pt CASCADE; DROP TYPE IF EXISTS wt_shape_deep CASCADE; DROP TYPE IF EXISTS wt_shape_pt2 CASCADE; DROP TYPE IF EXISTS wt_shape_bt CASCADE")
 	const refresh = 100 * time.Millisecond
 	extra := []string{"cache_schema_refresh=" + refresh.String()}
 	if near {
@@ -125,7 +129,7 @@ func schemaChangesElsewhere(t *testing.T, e itEnv, tb, create string, near bool)
 		{"timestamp(0)", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN ts TYPE timestamp(0)`)},
 		{"USING n * 2", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN n TYPE int USING n * 2`)},
 		{"TRUNCATE, new rows", ddl(`TRUNCATE ` + tb + `; INSERT INTO ` + tb + ` SELECT g, 'x' || g, g + 0.5, TIMESTAMP '2025-01-01', -g, 'ok', ROW(-g, 0)::wt_shape_pt,
-			'sad', ARRAY['ok']::wt_shape_d1[], wt_shape_mr('ok', 'happy'), wt_shape_mr_multirange(wt_shape_mr('ok', 'happy')), ROW(g, 3)::wt_shape_pt2, ARRAY[ROW(g, 4)::wt_shape_pt2]::wt_shape_p1[] FROM generate_series(1, 6) g`)},
+			'sad', ARRAY['ok']::wt_shape_d1[], wt_shape_mr('ok', 'happy'), wt_shape_mr_multirange(wt_shape_mr('ok', 'happy')), ROW(g, 3)::wt_shape_pt2, ARRAY[ROW(g, 4)::wt_shape_pt2]::wt_shape_p1[], 'def' FROM generate_series(1, 6) g`)},
 		{"VACUUM FULL", ddl(`VACUUM FULL ` + tb)},
 		{"varchar(5) USING", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN w TYPE varchar(5) USING substr(w, 1, 1)`)},
 		{"numeric USING", ddl(`ALTER TABLE ` + tb + ` ALTER COLUMN v TYPE numeric USING v * 10`)},
@@ -134,6 +138,7 @@ func schemaChangesElsewhere(t *testing.T, e itEnv, tb, create string, near bool)
 		{"enum label renamed, under domains, arrays and ranges", ddl(`ALTER TYPE wt_shape_deep RENAME VALUE 'ok' TO 'fine'`)},
 		{"composite attribute added, under domains and arrays", ddl(`ALTER TYPE wt_shape_pt2 ADD ATTRIBUTE z int CASCADE`)},
 		{"composite attribute added", ddl(`ALTER TYPE wt_shape_pt ADD ATTRIBUTE z int CASCADE`)},
+		{"a base type's output function replaced", ddl(`CREATE OR REPLACE FUNCTION wt_shape_bt_out(wt_shape_bt) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'byteaout'`)},
 		{"composite attribute dropped", ddl(`ALTER TYPE wt_shape_pt DROP ATTRIBUTE x CASCADE`)},
 		{"text and back, filled by an old catalog", func() {
 			readAll(old) // its catalog: w varchar(5)
@@ -272,7 +277,8 @@ CREATE FUNCTION wt_shadow.current_database() RETURNS name LANGUAGE sql AS 'SELEC
 }
 
 // TestCatalogNameColumnsPassThrough: a column that holds catalog names (the
-// reg* types, at any depth: under a domain, in an array) reads differently
+// reg* types and aclitem, at any depth: under a domain, in an array; a
+// user base type whose output is regclass's) reads differently
 // by the session's search_path and after a rename made anywhere, neither
 // of which the server reports: such a table is never served, and every
 // session reads what pgx reads.
@@ -282,25 +288,35 @@ func TestCatalogNameColumnsPassThrough(t *testing.T) {
 CREATE TABLE wt_regs.target (x int);
 CREATE DOMAIN wt_regs.d1 AS regclass; CREATE DOMAIN wt_regs.d2 AS wt_regs.d1;
 CREATE TABLE wt_regs.t (id bigint PRIMARY KEY, c regclass, ty regtype[], dd wt_regs.d2, r regrole);
-INSERT INTO wt_regs.t VALUES (1, 'wt_regs.target', ARRAY['int4'::regtype], 'wt_regs.target', 'postgres')`,
+INSERT INTO wt_regs.t VALUES (1, 'wt_regs.target', ARRAY['int4'::regtype], 'wt_regs.target', 'postgres');
+CREATE TABLE wt_regs.a (id bigint PRIMARY KEY, acl aclitem[]);
+INSERT INTO wt_regs.a VALUES (1, ARRAY[pg_catalog.makeaclitem('postgres'::regrole, 'postgres'::regrole, 'SELECT', false)]);
+CREATE TYPE wt_regs.rc;
+CREATE FUNCTION wt_regs.rc_in(cstring) RETURNS wt_regs.rc LANGUAGE internal IMMUTABLE STRICT AS 'regclassin';
+CREATE FUNCTION wt_regs.rc_out(wt_regs.rc) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'regclassout';
+CREATE TYPE wt_regs.rc (INPUT = wt_regs.rc_in, OUTPUT = wt_regs.rc_out, LIKE = regclass);
+CREATE TABLE wt_regs.b (id bigint PRIMARY KEY, v wt_regs.rc);
+INSERT INTO wt_regs.b VALUES (1, 'wt_regs.target')`,
 		"DROP SCHEMA IF EXISTS wt_regs CASCADE")
 	db, c := e.open(t, rpPrefix("regs"))
 	db.SetMaxOpenConns(1)
 	plain.SetMaxOpenConns(1)
-	q := "SELECT * FROM wt_regs.t WHERE id = $1"
 	for _, path := range []string{"public", "wt_regs, public"} {
 		for _, d := range []*sql.DB{db, plain} {
 			if _, err := d.Exec("SET search_path = " + path); err != nil {
 				t.Fatal(err)
 			}
 		}
-		for round := 0; round < 2; round++ {
-			got, gerr := renderAgain(db, q, 1)
-			want, werr := renderAgain(plain, q, 1)
-			if got != want || (gerr == nil) != (werr == nil) {
-				t.Fatalf("search_path %s, round %d:\nwtcache %s %v\npgx     %s %v", path, round, got, gerr, want, werr)
+		for _, tb := range []string{"t", "a", "b"} {
+			q := "SELECT * FROM wt_regs." + tb + " WHERE id = $1"
+			for round := 0; round < 2; round++ {
+				got, gerr := renderAgain(db, q, 1)
+				want, werr := renderAgain(plain, q, 1)
+				if got != want || (gerr == nil) != (werr == nil) {
+					t.Fatalf("%s, search_path %s, round %d:\nwtcache %s %v\npgx     %s %v", tb, path, round, got, gerr, want, werr)
+				}
+				c.settle()
 			}
-			c.settle()
 		}
 	}
 	if s := rpStats(c); s.Hits != 0 {
