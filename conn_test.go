@@ -148,6 +148,11 @@ func describeColumnTypes(rows *sql.Rows, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return columnTypesText(cts), nil
+}
+
+// columnTypesText gives every answer of each column type.
+func columnTypesText(cts []*sql.ColumnType) string {
 	var parts []string
 	for _, ct := range cts {
 		length, lok := ct.Length()
@@ -156,7 +161,7 @@ func describeColumnTypes(rows *sql.Rows, err error) (string, error) {
 		parts = append(parts, fmt.Sprintf("%s db=%q scan=%v len=%d,%t null=%t,%t dec=%d,%d,%t",
 			ct.Name(), ct.DatabaseTypeName(), ct.ScanType(), length, lok, nullable, nok, prec, scale, dok))
 	}
-	return strings.Join(parts, " | "), nil
+	return strings.Join(parts, " | ")
 }
 
 // cancelled returns a context that is already cancelled.

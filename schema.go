@@ -323,7 +323,8 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
                     OR d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_policy WHERE polrelid = c.oid))),
        c.relfilenode::pg_catalog.int8,
        c.xmin::pg_catalog.text,
-       coalesce((SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), 0)::pg_catalog.int8
+       coalesce((SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), 0)::pg_catalog.int8,
+       (` + typesQuery + `)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
 
@@ -388,13 +389,15 @@ LEFT JOIN pg_catalog.pg_collation coll ON coll.oid = a.attcollation
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
-// typesQuery follows every column's type to the types it is made of
+// typesQuery (a column of tableQuery) follows every column's type to the
+// types it is made of
 // (a domain's base, an array's element, a range's subtype, a multirange's
 // range, a composite's attributes, at any depth) and returns the versions
 // of what of them can change under the same OID: user types' pg_type rows
 // and output functions, enums' labels, composites' pg_class and
-// pg_attribute rows (tableShape); and whether any of them renders catalog
-// names or a setting the server does not report (money, aclitem, the reg*
+// pg_attribute rows (tableShape), after "u|" when any of them renders
+// catalog names or a setting the server does not report ("|" otherwise:
+// money, aclitem, the reg*
 // types, or a user type whose output is one of theirs: the session's
 // search_path decides how a regclass reads, a role's name how an aclitem
 // reads).
@@ -410,17 +413,17 @@ WITH RECURSIVE types(oid) AS (
     UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca WHERE ca.attrelid = ty.typrelid AND ty.typrelid <> 0 AND ca.attnum > 0
   ) n(oid) WHERE n.oid <> 0
 )
-SELECT coalesce((SELECT pg_catalog.string_agg(v, ',' ORDER BY v) FROM (
+SELECT CASE WHEN EXISTS (SELECT 1 FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput
+               WHERE t.oid IN (790, 1033, 24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191)
+                  OR p.prosrc IN ('cash_out', 'aclitemout', 'regprocout', 'regprocedureout', 'regoperout', 'regoperatorout', 'regclassout',
+                                  'regtypeout', 'regconfigout', 'regdictionaryout', 'regnamespaceout', 'regroleout', 'regcollationout'))
+       THEN 'u|' ELSE '|' END || coalesce((SELECT pg_catalog.string_agg(v, ',' ORDER BY v) FROM (
   SELECT 't' || ty.oid::pg_catalog.text || '.' || ty.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid WHERE ty.oid >= 16384
   UNION ALL SELECT 'e' || en.oid::pg_catalog.text || '.' || en.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_enum en ON en.enumtypid = t.oid
   UNION ALL SELECT 'c' || c.oid::pg_catalog.text || '.' || c.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_class c ON c.oid = ty.typrelid
   UNION ALL SELECT 'a' || ca.attrelid::pg_catalog.text || '.' || ca.attnum::pg_catalog.text || '.' || ca.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_attribute ca ON ca.attrelid = ty.typrelid AND ty.typrelid <> 0
   UNION ALL SELECT 'p' || p.oid::pg_catalog.text || '.' || p.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput WHERE ty.oid >= 16384
-) s(v)), ''),
-       EXISTS (SELECT 1 FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput
-               WHERE t.oid IN (790, 1033, 24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191)
-                  OR p.prosrc IN ('cash_out', 'aclitemout', 'regprocout', 'regprocedureout', 'regoperout', 'regoperatorout', 'regclassout',
-                                  'regtypeout', 'regconfigout', 'regdictionaryout', 'regnamespaceout', 'regroleout', 'regcollationout'))`
+) s(v)), '')`
 
 const cascadesQuery = `
 SELECT con.conrelid::pg_catalog.int8, con.confdeltype IN ('c', 'n', 'd'), con.confupdtype IN ('c', 'n', 'd'),
@@ -474,18 +477,9 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		ti.colIdx[ci.name] = len(ti.cols)
 		ti.cols = append(ti.cols, ci)
 	}
-	tv, err := c.innerQuery(ctx, typesQuery, int64(oid))
-	if err != nil {
-		return nil, err
-	}
-	if len(tv) == 1 {
-		if asBool(tv[0][1]) {
-			ti.unreported = true
-		}
-		ti.shape = tableShape(asInt(r[8]), asString(r[9])+"|"+asString(tv[0][0]), asInt(r[10]), ti.cols)
-	} else {
-		ti.shape = tableShape(asInt(r[8]), asString(r[9]), asInt(r[10]), ti.cols)
-	}
+	flag, types, _ := strings.Cut(asString(r[11]), "|")
+	ti.unreported = ti.unreported || flag == "u"
+	ti.shape = tableShape(asInt(r[8]), asString(r[9])+"|"+types, asInt(r[10]), ti.cols)
 	for _, a := range pkAttnums {
 		i, ok := attIdx[a]
 		if !ok {

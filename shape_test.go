@@ -10,44 +10,19 @@ import (
 	"time"
 )
 
-// renderWithTypes renders a result with everything database/sql tells of its
-// columns (name, database type,
-// length, precision and scale, nullability, scan type) and every value as
-// scanned into an any.
+// renderWithTypes renders a result with everything database/sql tells of
+// its columns (columnTypesText) and its rows as rpRender does.
 func renderWithTypes(rows *sql.Rows, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
 	cts, err := rows.ColumnTypes()
 	if err != nil {
+		rows.Close()
 		return "", err
 	}
-	var b strings.Builder
-	for _, ct := range cts {
-		l, lok := ct.Length()
-		p, s, dok := ct.DecimalSize()
-		n, nok := ct.Nullable()
-		fmt.Fprintf(&b, "[%s %s %d/%v %d,%d/%v %v/%v %v]", ct.Name(), ct.DatabaseTypeName(), l, lok, p, s, dok, n, nok, ct.ScanType())
-	}
-	for rows.Next() {
-		vals := make([]any, len(cts))
-		ptrs := make([]any, len(cts))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return "", err
-		}
-		for _, v := range vals {
-			if t, ok := v.(time.Time); ok {
-				v = t.UTC().Format(time.RFC3339Nano)
-			}
-			fmt.Fprintf(&b, " %T(%v)", v, v)
-		}
-		b.WriteString(";")
-	}
-	return b.String(), rows.Err()
+	out, err := rpRender(rows, nil)
+	return columnTypesText(cts) + " : " + strings.Join(out, "; "), err
 }
 
 // renderAgain is renderWithTypes of a query, asked a second time when the
