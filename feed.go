@@ -194,17 +194,20 @@ func feedCheck(ctx context.Context, c *conn, publication string) (database strin
 	return feedFacts(ctx, c, publication)
 }
 
+// feedFactsQuery is feedFacts' one round trip.
+const feedFactsQuery = `SELECT pg_catalog.current_setting('wal_level'), pg_catalog.current_database()::pg_catalog.text, current_user::pg_catalog.text,
+  (SELECT rolreplication OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),
+  (SELECT puballtables AND pubinsert AND pubupdate AND pubdelete AND pubtruncate AND NOT pubviaroot
+   FROM pg_catalog.pg_publication WHERE pubname = $1),
+  EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'wtcache_ddl' AND evtenabled = 'A')`
+
 // feedFacts reads what the feed needs from the server and says what is
 // missing.
 func feedFacts(ctx context.Context, c *conn, publication string) (database string, err error) {
 	fail := func(format string, args ...any) (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrFeedUnavailable, fmt.Sprintf(format, args...))
 	}
-	rows, err := c.innerQuery(ctx, `SELECT pg_catalog.current_setting('wal_level'), pg_catalog.current_database()::pg_catalog.text, current_user::pg_catalog.text,
-		(SELECT rolreplication OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),
-		(SELECT puballtables AND pubinsert AND pubupdate AND pubdelete AND pubtruncate AND NOT pubviaroot
-		 FROM pg_catalog.pg_publication WHERE pubname = $1),
-		EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'wtcache_ddl' AND evtenabled = 'A')`, publication)
+	rows, err := c.innerQuery(ctx, feedFactsSQL, publication)
 	if err != nil {
 		return "", err
 	}
@@ -242,17 +245,17 @@ func SetupFeed(ctx context.Context, db *sql.DB, publication string) error {
 	// DEFAULT or NOTHING): before making it, say which, rather than break
 	// them.
 	var exists bool
-	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1)`, publication).Scan(&exists); err != nil {
+	if err := db.QueryRowContext(ctx, catalogSQL(`SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1)`), publication).Scan(&exists); err != nil {
 		return fmt.Errorf("wtcache: setting up the change feed: %w", err)
 	}
-	rows, err := db.QueryContext(ctx, `SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c
+	rows, err := db.QueryContext(ctx, catalogSQL(`SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c
 		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
 		  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
 		  AND (c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS
 		       (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
 		  AND NOT $1
-		ORDER BY 1`, exists)
+		ORDER BY 1`), exists)
 	if err != nil {
 		return fmt.Errorf("wtcache: setting up the change feed: %w", err)
 	}
@@ -274,17 +277,17 @@ func SetupFeed(ctx context.Context, db *sql.DB, publication string) error {
 	}
 	stmts := []string{
 		`DO $$ BEGIN
-		   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = '` + publication + `') THEN
+		   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) '` + publication + `') THEN
 		     CREATE PUBLICATION "` + publication + `" FOR ALL TABLES;
 		   END IF;
 		 END $$`,
 		`CREATE OR REPLACE FUNCTION public.wtcache_ddl_message() RETURNS event_trigger
 		 LANGUAGE plpgsql AS $$
 		 BEGIN
-		   PERFORM pg_logical_emit_message(true, 'wtcache.ddl', tg_tag);
+		   PERFORM pg_catalog.pg_logical_emit_message(true, 'wtcache.ddl', tg_tag);
 		 END $$`,
 		`DO $$ BEGIN
-		   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'wtcache_ddl') THEN
+		   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname OPERATOR(pg_catalog.=) 'wtcache_ddl') THEN
 		     CREATE EVENT TRIGGER wtcache_ddl ON ddl_command_end EXECUTE FUNCTION public.wtcache_ddl_message();
 		   END IF;
 		 END $$`,

@@ -249,14 +249,14 @@ func (cn *connector) follow(keys feedKeys, database string, pgcfg *pgx.ConnConfi
 // cannot see (role changes are not per-database DDL; REASSIGN OWNED fires
 // no event trigger).
 const roleFingerprint = `(SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(x, ',' ORDER BY x), '')) FROM (
-	SELECT roleid::pg_catalog.text || ':' || member::pg_catalog.text || ':' || admin_option::pg_catalog.text AS x FROM pg_catalog.pg_auth_members
+	SELECT pg_catalog.concat(roleid, ':', member, ':', admin_option) AS x FROM pg_catalog.pg_auth_members
 	UNION ALL
-	SELECT oid::pg_catalog.text || ':' || rolsuper::pg_catalog.text || rolinherit::pg_catalog.text || rolbypassrls::pg_catalog.text FROM pg_catalog.pg_roles
+	SELECT pg_catalog.concat(oid, ':', rolsuper, rolinherit, rolbypassrls) FROM pg_catalog.pg_roles
 	UNION ALL
-	SELECT oid::pg_catalog.text || ':' || relowner::pg_catalog.text || ':' || coalesce(relacl::pg_catalog.text, '') || relrowsecurity::pg_catalog.text || relforcerowsecurity::pg_catalog.text
+	SELECT pg_catalog.concat(oid, ':', relowner, ':', relacl, relrowsecurity, relforcerowsecurity)
 	FROM pg_catalog.pg_class WHERE relkind IN ('r', 'p', 'v', 'm', 'f')
 	UNION ALL
-	SELECT oid::pg_catalog.text || ':' || polrelid::pg_catalog.text FROM pg_catalog.pg_policy) r)`
+	SELECT pg_catalog.concat(oid, ':', polrelid) FROM pg_catalog.pg_policy) r)`
 
 // feedSetupOK is true while the publication publishes every kind of change
 // of every table under its own name and the event trigger fires always:
@@ -284,7 +284,7 @@ func (f *follower) sendHeartbeat(ctx context.Context) error {
 	f.pending[tok] = heartbeat{sent: sent, until: now.Add(f.cn.cfg.feedMaxLag).UnixMilli()}
 	f.mu.Unlock()
 	f.catMu.Lock()
-	rows, err := f.cat.innerQuery(ctx, `SELECT pg_catalog.pg_logical_emit_message(false, 'wtcache.tick', $1::pg_catalog.text)::pg_catalog.text, `+roleFingerprint+`, `+feedSetupOK, tok, f.cn.cfg.feedPublication)
+	rows, err := f.cat.innerQuery(ctx, heartbeatSQL, tok, f.cn.cfg.feedPublication)
 	f.catMu.Unlock()
 	if err != nil {
 		return err

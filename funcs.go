@@ -118,7 +118,7 @@ func (c *conn) readHazards(ctx context.Context) (map[string]bool, error) {
 		return names, nil
 	}
 	start := time.Now()
-	rows, err := c.innerQuery(ctx, readHazardsQuery)
+	rows, err := c.innerQuery(ctx, readHazardsSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -168,9 +168,9 @@ WITH f AS (
   SELECT p.proname::pg_catalog.text AS name, p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind FROM pg_catalog.pg_proc p
   WHERE p.proname = ANY($1::pg_catalog.text[])
   UNION ALL
-  SELECT '` + opPrefix + `' || o.oprname, p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind
+  SELECT pg_catalog.concat('` + opPrefix + `', o.oprname), p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind
   FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
-  WHERE '` + opPrefix + `' || o.oprname = ANY($1::pg_catalog.text[]))
+  WHERE pg_catalog.concat('` + opPrefix + `', o.oprname) = ANY($1::pg_catalog.text[]))
 SELECT f.name,
        pg_catalog.bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')),
        pg_catalog.bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -205,7 +205,7 @@ func (c *conn) funcClasses(ctx context.Context, names []string) ([]funcClass, er
 		// A failed transaction answers nothing: widen.
 		return []funcClass{{user: true, volatile: true}}, nil
 	}
-	rows, err := c.innerQuery(ctx, funcsQuery, missing)
+	rows, err := c.innerQuery(ctx, funcsSQL, missing)
 	if err != nil {
 		return nil, err
 	}

@@ -514,6 +514,8 @@ func (c *conn) lookup1(ctx context.Context, p *plan, args []driver.NamedValue, o
 			o.span.SetAttributes(attrBypassDetail.String(ti.reason))
 		}
 		return nil, reasonNotCacheable, nil
+	case ti.userEquality:
+		return nil, reasonUserOperator, nil
 	case cn.dirty(ti.oid):
 		return nil, reasonDirty, nil
 	case !c.sess.canSelect[ti.oid]:

@@ -246,8 +246,8 @@ func (m *missReads) hook(ctx context.Context, query string, args []driver.NamedV
 }
 
 // missKeys returns the keys (of the last key column) a miss read asks
-// for, or nil if query is not one: "... = ANY($1::pg_catalog.text[]::pg_catalog.int8[])" for
-// many keys, "... = $1::pg_catalog.text::pg_catalog.int8" for one.
+// for, or nil if query is not one: "... OPERATOR(pg_catalog.=) ANY($1::pg_catalog.text[]::pg_catalog.int8[])" for
+// many keys, "... OPERATOR(pg_catalog.=) $1::pg_catalog.text::pg_catalog.int8" for one.
 func missKeys(query string, args []driver.NamedValue) []string {
 	if len(args) == 0 {
 		return nil

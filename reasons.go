@@ -24,6 +24,7 @@ const (
 	reasonOpaque       = "text_not_readable"    // standard_conforming_strings off and a backslash in a string
 	reasonNotCurrent   = "cache_not_current"    // a database-wide write under way or just ended, or no recent poll of the fence
 	reasonDriver       = "driver_not_supported" // the inner driver does not report the transaction status (not pgx)
+	reasonUserOperator = "user_operator"        // an = not PostgreSQL's own may compare the table's key
 
 	// outcomeNearHit is the outcome of a lookup the near cache answered
 	// whole (cache_local).
@@ -39,7 +40,7 @@ const (
 )
 
 var bypassReasons = [...]string{reasonNotCacheable, reasonDirty, reasonShape, reasonArguments, reasonCatalog,
-	reasonNoMetadata, reasonDBError, reasonInTx, reasonPrivileges, reasonCacheDown, reasonOpaque, reasonNotCurrent, reasonDriver, reasonSelectCast}
+	reasonNoMetadata, reasonDBError, reasonInTx, reasonPrivileges, reasonCacheDown, reasonOpaque, reasonNotCurrent, reasonDriver, reasonSelectCast, reasonUserOperator}
 
 var missReasons = [...]string{missAbsent, missTooLarge, missStaleSchema, missCorrupt, missUnauthentic, missNotFresh, missCacheError}
 

@@ -53,9 +53,13 @@ type tableInfo struct {
 	descendants []uint32
 
 	cacheable bool
-	near      bool   // served from the process's near cache too (cache_local_tables)
-	reason    string // why not, for spans and tests
-	view      bool   // a view: a write through it changes base tables it does not name
+	// userEquality: an = not PostgreSQL's may compare the key
+	// (userEqualityQuery): lookups go to PostgreSQL whole, and a write's
+	// reach is the whole table.
+	userEquality bool
+	near         bool   // served from the process's near cache too (cache_local_tables)
+	reason       string // why not, for spans and tests
+	view         bool   // a view: a write through it changes base tables it does not name
 	// userCode: the table has triggers (other than PostgreSQL's own for
 	// foreign keys) or rules, so a write to it may change anything.
 	userCode bool
@@ -238,7 +242,7 @@ func (c *conn) ensureSession(ctx context.Context) error {
 		c.now().Sub(c.sess.loaded) < c.c.cfg.schemaRefresh {
 		return nil
 	}
-	rows, err := c.innerQuery(ctx, sessionQuery)
+	rows, err := c.innerQuery(ctx, sessionSQL)
 	if err != nil {
 		return err
 	}
@@ -260,6 +264,9 @@ func (c *conn) ensureSession(ctx context.Context) error {
 // the type names a served cast may spell unqualified (castKeeps, sameType)
 // name pg_catalog's types here: a search_path or a temporary schema may put
 // a type of another meaning (a domain called text) before them.
+const resolveQuery = `SELECT coalesce(pg_catalog.to_regclass($1)::pg_catalog.oid, 0)::pg_catalog.int8,
+  coalesce(pg_catalog.has_table_privilege(pg_catalog.to_regclass($1), 'SELECT'), false)`
+
 const sessionQuery = `SELECT pg_catalog.current_database()::pg_catalog.text,
   pg_catalog.concat(pg_catalog.current_setting('extra_float_digits'), '/', pg_catalog.current_setting('bytea_output')),
   (SELECT coalesce(pg_catalog.bool_and(pg_catalog.to_regtype(n)::pg_catalog.oid OPERATOR(pg_catalog.=)
@@ -281,8 +288,7 @@ func (c *conn) table(ctx context.Context, t recognize.Table) (*tableInfo, error)
 			clear(c.sess.resolved)
 			clear(c.sess.canSelect)
 		}
-		rows, err := c.innerQuery(ctx, `SELECT coalesce(pg_catalog.to_regclass($1)::pg_catalog.oid, 0)::pg_catalog.int8,
-			coalesce(pg_catalog.has_table_privilege(pg_catalog.to_regclass($1), 'SELECT'), false)`, quoteTable(t))
+		rows, err := c.innerQuery(ctx, resolveSQL, quoteTable(t))
 		if err != nil {
 			return nil, err
 		}
@@ -324,9 +330,30 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
        c.relfilenode::pg_catalog.int8,
        c.xmin::pg_catalog.text,
        coalesce((SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), 0)::pg_catalog.int8,
-       (` + typesQuery + `)
+       (` + typesQuery + `),
+       (` + userEqualityQuery + `)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
+
+// userEqualityQuery (a column of tableQuery) says whether an = that is not
+// PostgreSQL's own may compare the table's key: one taking, on either
+// side, a key column's type, a domain base under it, a type it casts to
+// implicitly, or a polymorphic type. A session whose search_path lists its
+// schema before pg_catalog, or whose comparison it fits better, reads
+// "WHERE id = $1" as that operator: not a key lookup, and not a write of
+// the rows the key names.
+const userEqualityQuery = `
+WITH RECURSIVE kt(oid) AS (
+  SELECT a.atttypid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid
+  WHERE i.indrelid = $1 AND i.indisprimary AND a.attnum = ANY (i.indkey)
+  UNION
+  SELECT ty.typbasetype FROM kt JOIN pg_catalog.pg_type ty ON ty.oid = kt.oid WHERE ty.typbasetype <> 0),
+ks(oid) AS (
+  SELECT oid FROM kt
+  UNION SELECT ca.casttarget FROM pg_catalog.pg_cast ca JOIN kt ON ca.castsource = kt.oid WHERE ca.castcontext = 'i'
+  UNION SELECT ty.oid FROM pg_catalog.pg_type ty WHERE ty.typtype = 'p')
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+  WHERE o.oprname = '=' AND n.nspname <> 'pg_catalog' AND (o.oprleft IN (SELECT oid FROM ks) OR o.oprright IN (SELECT oid FROM ks)))`
 
 // mayWriteProcs are the user functions that may write (see funcsQuery):
 // a table whose defaults, constraints (its own and its columns' domains'),
@@ -413,17 +440,17 @@ WITH RECURSIVE types(oid) AS (
     UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca WHERE ca.attrelid = ty.typrelid AND ty.typrelid <> 0 AND ca.attnum > 0
   ) n(oid) WHERE n.oid <> 0
 )
-SELECT CASE WHEN EXISTS (SELECT 1 FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput
+SELECT pg_catalog.concat(CASE WHEN EXISTS (SELECT 1 FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput
                WHERE t.oid IN (790, 1033, 24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191)
                   OR p.prosrc IN ('cash_out', 'aclitemout', 'regprocout', 'regprocedureout', 'regoperout', 'regoperatorout', 'regclassout',
                                   'regtypeout', 'regconfigout', 'regdictionaryout', 'regnamespaceout', 'regroleout', 'regcollationout'))
-       THEN 'u|' ELSE '|' END || coalesce((SELECT pg_catalog.string_agg(v, ',' ORDER BY v) FROM (
-  SELECT 't' || ty.oid::pg_catalog.text || '.' || ty.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid WHERE ty.oid >= 16384
-  UNION ALL SELECT 'e' || en.oid::pg_catalog.text || '.' || en.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_enum en ON en.enumtypid = t.oid
-  UNION ALL SELECT 'c' || c.oid::pg_catalog.text || '.' || c.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_class c ON c.oid = ty.typrelid
-  UNION ALL SELECT 'a' || ca.attrelid::pg_catalog.text || '.' || ca.attnum::pg_catalog.text || '.' || ca.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_attribute ca ON ca.attrelid = ty.typrelid AND ty.typrelid <> 0
-  UNION ALL SELECT 'p' || p.oid::pg_catalog.text || '.' || p.xmin::pg_catalog.text FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput WHERE ty.oid >= 16384
-) s(v)), '')`
+       THEN 'u|' ELSE '|' END, coalesce((SELECT pg_catalog.string_agg(v, ',' ORDER BY v) FROM (
+  SELECT pg_catalog.concat('t', ty.oid, '.', ty.xmin) FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid WHERE ty.oid >= 16384
+  UNION ALL SELECT pg_catalog.concat('e', en.oid, '.', en.xmin) FROM types t JOIN pg_catalog.pg_enum en ON en.enumtypid = t.oid
+  UNION ALL SELECT pg_catalog.concat('c', c.oid, '.', c.xmin) FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_class c ON c.oid = ty.typrelid
+  UNION ALL SELECT pg_catalog.concat('a', ca.attrelid, '.', ca.attnum, '.', ca.xmin) FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_attribute ca ON ca.attrelid = ty.typrelid AND ty.typrelid <> 0
+  UNION ALL SELECT pg_catalog.concat('p', p.oid, '.', p.xmin) FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput WHERE ty.oid >= 16384
+) s(v)), ''))`
 
 const cascadesQuery = `
 SELECT con.conrelid::pg_catalog.int8, con.confdeltype IN ('c', 'n', 'd'), con.confupdtype IN ('c', 'n', 'd'),
@@ -440,7 +467,7 @@ WITH RECURSIVE d(oid) AS (
 SELECT oid::pg_catalog.int8 FROM d`
 
 func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
-	rows, err := c.innerQuery(ctx, tableQuery, int64(oid))
+	rows, err := c.innerQuery(ctx, tableSQL, int64(oid))
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +483,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	pkAttnums := strings.Fields(asString(r[6]))
 	ti.userCode = asBool(r[7]) && !c.c.cfg.triggersTrusted(ti.ident)
 
-	cols, err := c.innerQuery(ctx, columnsQuery, int64(oid))
+	cols, err := c.innerQuery(ctx, columnsSQL, int64(oid))
 	if err != nil {
 		return nil, err
 	}
@@ -477,6 +504,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		ti.colIdx[ci.name] = len(ti.cols)
 		ti.cols = append(ti.cols, ci)
 	}
+	ti.userEquality = asBool(r[12])
 	flag, types, _ := strings.Cut(asString(r[11]), "|")
 	ti.unreported = ti.unreported || flag == "u"
 	ti.shape = tableShape(asInt(r[8]), asString(r[9])+"|"+types, asInt(r[10]), ti.cols)
@@ -489,7 +517,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		ti.pk = append(ti.pk, i)
 	}
 
-	deps, err := c.innerQuery(ctx, cascadesQuery, int64(oid))
+	deps, err := c.innerQuery(ctx, cascadesSQL, int64(oid))
 	if err != nil {
 		return nil, err
 	}
@@ -504,7 +532,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 
 	ti.view = relkind == "v"
 	if hasChildren || relkind == "p" {
-		kids, err := c.innerQuery(ctx, descendantsQuery, int64(oid))
+		kids, err := c.innerQuery(ctx, descendantsSQL, int64(oid))
 		if err != nil {
 			return nil, err
 		}
@@ -573,7 +601,7 @@ func buildSelectOne(ti *tableInfo) string {
 		} else {
 			b.WriteString(" AND ")
 		}
-		fmt.Fprintf(&b, "%s = $%d::pg_catalog.text::%s", quoteIdent(ti.cols[k].name), i+1, keyCast(ti.cols[k].keyKind))
+		fmt.Fprintf(&b, "%s OPERATOR(pg_catalog.=) $%d::pg_catalog.text::%s", quoteIdent(ti.cols[k].name), i+1, keyCast(ti.cols[k].keyKind))
 	}
 	return b.String()
 }
@@ -586,7 +614,7 @@ func buildSelectAll(ti *tableInfo) string {
 	writeSelectFrom(&b, ti)
 	if len(ti.pk) == 1 {
 		col := ti.cols[ti.pk[0]]
-		fmt.Fprintf(&b, " WHERE %s = ANY($1::pg_catalog.text[]::%s[])", quoteIdent(col.name), keyCast(col.keyKind))
+		fmt.Fprintf(&b, " WHERE %s OPERATOR(pg_catalog.=) ANY($1::pg_catalog.text[]::%s[])", quoteIdent(col.name), keyCast(col.keyKind))
 		return b.String()
 	}
 	b.WriteString(" WHERE (")
@@ -598,7 +626,7 @@ func buildSelectAll(ti *tableInfo) string {
 	}
 	// ROWS FROM: the multi-argument unnest shorthand is only for the
 	// unqualified name.
-	b.WriteString(") IN (SELECT * FROM ROWS FROM (")
+	b.WriteString(") OPERATOR(pg_catalog.=) ANY (SELECT * FROM ROWS FROM (")
 	for i, k := range ti.pk {
 		if i > 0 {
 			b.WriteString(", ")

@@ -76,16 +76,16 @@ func TestDatabaseAskedOnceForTwoReads(t *testing.T) {
 		WillReturnRows(sqlmock.NewRows([]string{"current_database", "render", "builtin_types"}).AddRow("test", "1/hex", true))
 	mock.ExpectQuery(`^SELECT coalesce\(pg_catalog\.to_regclass\(\$1\)::pg_catalog\.oid, 0\)::pg_catalog\.int8,\s+coalesce\(pg_catalog\.has_table_privilege\(pg_catalog\.to_regclass\(\$1\), 'SELECT'\), false\)$`).WithArgs(`"rp_mock"`).
 		WillReturnRows(sqlmock.NewRows([]string{"oid", "can_select"}).AddRow(oid, true))
-	mock.ExpectQuery(`FROM pg_catalog\.pg_class c JOIN pg_catalog\.pg_namespace n ON n.oid = c.relnamespace\s+WHERE c.oid = \$1$`).WithArgs(oid).
-		WillReturnRows(sqlmock.NewRows([]string{"nspname", "relname", "relkind", "relpersistence", "relrowsecurity", "relhassubclass", "indkey", "usercode", "relfilenode", "xmin", "pkindex", "types"}).
-			AddRow("public", "rp_mock", "r", "p", false, false, "1", false, oid, "1", oid+1, "|"))
-	mock.ExpectQuery(`FROM pg_catalog\.pg_attribute a\s.*WHERE a.attrelid = \$1 AND a.attnum > 0 AND NOT a.attisdropped\s+ORDER BY a.attnum$`).WithArgs(oid).
+	mock.ExpectQuery(`FROM pg_catalog\.pg_class c JOIN pg_catalog\.pg_namespace n ON n.oid OPERATOR\(pg_catalog\.=\) c.relnamespace\s+WHERE c.oid OPERATOR\(pg_catalog\.=\) \$1$`).WithArgs(oid).
+		WillReturnRows(sqlmock.NewRows([]string{"nspname", "relname", "relkind", "relpersistence", "relrowsecurity", "relhassubclass", "indkey", "usercode", "relfilenode", "xmin", "pkindex", "types", "user_equality"}).
+			AddRow("public", "rp_mock", "r", "p", false, false, "1", false, oid, "1", oid+1, "|", false))
+	mock.ExpectQuery(`FROM pg_catalog\.pg_attribute a\s.*WHERE a.attrelid OPERATOR\(pg_catalog\.=\) \$1 AND a.attnum OPERATOR\(pg_catalog\.>\) 0 AND NOT a.attisdropped\s+ORDER BY a.attnum$`).WithArgs(oid).
 		WillReturnRows(sqlmock.NewRows([]string{"attnum", "attname", "atttypid", "typbasetype", "collisdeterministic", "render", "atttypmod", "xmin"}).
 			AddRow(int64(1), "id", int64(20), int64(20), true, "", int64(-1), "1").
 			AddRow(int64(2), "name", int64(25), int64(25), true, "", int64(-1), "1"))
-	mock.ExpectQuery(`FROM pg_catalog\.pg_constraint con\s+WHERE con.confrelid = \$1 AND con.contype = 'f'`).WithArgs(oid).
+	mock.ExpectQuery(`FROM pg_catalog\.pg_constraint con\s+WHERE con.confrelid OPERATOR\(pg_catalog\.=\) \$1 AND con.contype OPERATOR\(pg_catalog\.=\) 'f'`).WithArgs(oid).
 		WillReturnRows(sqlmock.NewRows([]string{"conrelid", "ondelete", "onupdate", "refcols"}))
-	mock.ExpectQuery(`^SELECT "id", "name" FROM "public"\."rp_mock" WHERE "id" = \$1::pg_catalog\.text::pg_catalog\.int8$`).
+	mock.ExpectQuery(`^SELECT "id", "name" FROM "public"\."rp_mock" WHERE "id" OPERATOR\(pg_catalog\.=\) \$1::pg_catalog\.text::pg_catalog\.int8$`).
 		WithArgs("5").
 		WillReturnRows(sqlmock.NewRowsWithColumnDefinition(
 			mock.NewColumn("id").OfType("INT8", int64(0)).Nullable(false),

@@ -415,7 +415,8 @@ func quoteIdentPG(s string) string {
 // needs no intent at all; every other write is table-wide.
 func (c *conn) writeKeys(ti *tableInfo, s *recognize.Statement, args []driver.NamedValue, single bool) ([][]string, bool) {
 	w := s.Write
-	if !single || w == nil || s.Kind != recognize.KindWrite {
+	if !single || w == nil || s.Kind != recognize.KindWrite || ti.userEquality {
+		// (userEquality: "WHERE id = 5" may not name the row it changes.)
 		return nil, false
 	}
 	args, ok := statementArgs(args)
