@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -341,4 +342,113 @@ CREATE OPERATOR wt_eq.= (LEFTARG = int8, RIGHTARG = int8, FUNCTION = pg_catalog.
 	if rpStats(c).Hits == hits {
 		t.Fatal("no hits once the operator is gone")
 	}
+}
+
+// scratchEnv is e on a database of its own, made for the test and dropped
+// after it: for catalog changes no other test may see (an operator made in
+// pg_catalog).
+func scratchEnv(t *testing.T, e itEnv, name string) itEnv {
+	t.Helper()
+	admin := e.plain(t)
+	mustExec(t, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	mustExec(t, admin, "CREATE DATABASE "+name)
+	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+	u, err := url.Parse(e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	s := e
+	s.dbURL = u.String()
+	return s
+}
+
+// TestUserEqualityInPgCatalog: an = a superuser makes in pg_catalog itself
+// (varchar = varchar, which PostgreSQL does not have: it becomes the exact
+// match for a varchar key whatever the search_path) is not PostgreSQL's
+// own either: the table is not served (each round a new statement text, so
+// that pgx's statement cache, planned before the operator, is not what is
+// compared).
+func TestUserEqualityInPgCatalog(t *testing.T) {
+	e := scratchEnv(t, needServices(t), "wt_scratch_pgcat")
+	plain := e.plain(t)
+	mustExec(t, plain, `CREATE TABLE v (id varchar PRIMARY KEY, n text); INSERT INTO v VALUES ('a', 'n1'), ('b', 'n2'), ('c', 'n3')`)
+	const refresh = 20 * time.Millisecond
+	db, c := e.open(t, rpPrefix("pgcat"), "cache_schema_refresh="+refresh.String())
+	round := 0
+	compare := func() {
+		t.Helper()
+		round++
+		q := "SELECT * FROM v WHERE id = $1" + strings.Repeat(" ", round)
+		g, gerr := renderAgain(db, q, "a")
+		w, werr := renderAgain(plain, q, "a")
+		if g != w || (gerr == nil) != (werr == nil) {
+			t.Fatalf("round %d:\nwtcache %s %v\npgx     %s %v", round, g, gerr, w, werr)
+		}
+		c.settle()
+	}
+	compare()
+	compare()
+	if rpStats(c).Hits == 0 {
+		t.Fatal("no hits before the operator")
+	}
+	mustExec(t, plain, `CREATE FUNCTION pg_catalog.wt_vne(varchar, varchar) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'textne';
+CREATE OPERATOR pg_catalog.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = pg_catalog.wt_vne)`)
+	time.Sleep(3 * refresh)
+	hits := rpStats(c).Hits
+	for i := 0; i < 3; i++ {
+		compare()
+	}
+	if got := rpStats(c).Hits; got != hits {
+		t.Fatalf("%d hits while an = in pg_catalog compares the key", got-hits)
+	}
+}
+
+// TestWriteCastUnderShadowedTypeName: a write by key whose value is cast
+// to a type name the session's search_path gives another meaning ($1::int8
+// with a domain int8 over numeric(20,-3) first: 1234 reaches row 1000) is
+// not taken to reach the key it spells: every row reads as pgx reads it
+// after it.
+func TestWriteCastUnderShadowedTypeName(t *testing.T) {
+	e := scratchEnv(t, needServices(t), "wt_scratch_casts")
+	plain := e.plain(t)
+	mustExec(t, plain, `CREATE TABLE t (id bigint PRIMARY KEY, n text); INSERT INTO t VALUES (1000, 'a'), (1234, 'b');
+CREATE SCHEMA s; CREATE DOMAIN s.int8 AS numeric(20,-3)`)
+	db, c := e.open(t, rpPrefix("casts"))
+	readAll := func() {
+		t.Helper()
+		for _, id := range []int64{1000, 1234} {
+			g, gerr := renderAgain(db, "SELECT * FROM t WHERE id = $1", id)
+			w, werr := renderAgain(plain, "SELECT * FROM t WHERE id = $1", id)
+			if g != w || (gerr == nil) != (werr == nil) {
+				t.Fatalf("id %d:\nwtcache %s %v\npgx     %s %v", id, g, gerr, w, werr)
+			}
+		}
+		c.settle()
+	}
+	readAll()
+	readAll()
+	if rpStats(c).Hits == 0 {
+		t.Fatal("no hits")
+	}
+	ctx := context.Background()
+	sc, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"SET search_path = s, pg_catalog, public", "UPDATE t SET n = n || '!' WHERE id = $1::int8", "RESET search_path"} {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = []any{int64(1234)}
+		}
+		if _, err := sc.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	sc.Close()
+	var n string
+	if err := plain.QueryRow("SELECT n FROM t WHERE id = 1000").Scan(&n); err != nil || n != "a!" {
+		t.Fatalf("the domain did not round the key: row 1000 is %q (%v)", n, err)
+	}
+	readAll()
 }

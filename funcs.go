@@ -165,17 +165,17 @@ func (c *conn) stringsNotStandard() bool {
 // function in C (an extension's) is taken at its word.
 const funcsQuery = `
 WITH f AS (
-  SELECT p.proname::pg_catalog.text AS name, p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind FROM pg_catalog.pg_proc p
+  SELECT p.proname::pg_catalog.text AS name, p.oid, 0::pg_catalog.oid AS opr, p.provolatile, p.prolang, p.prokind FROM pg_catalog.pg_proc p
   WHERE p.proname = ANY($1::pg_catalog.text[])
   UNION ALL
-  SELECT pg_catalog.concat('` + opPrefix + `', o.oprname), p.oid, p.pronamespace, p.provolatile, p.prolang, p.prokind
+  SELECT pg_catalog.concat('` + opPrefix + `', o.oprname), p.oid, o.oid, p.provolatile, p.prolang, p.prokind
   FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
   WHERE pg_catalog.concat('` + opPrefix + `', o.oprname) = ANY($1::pg_catalog.text[]))
 SELECT f.name,
-       pg_catalog.bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')),
-       pg_catalog.bool_or(n.nspname NOT IN ('pg_catalog', 'information_schema')
+       pg_catalog.bool_or(f.oid >= 16384 OR f.opr >= 16384),
+       pg_catalog.bool_or((f.oid >= 16384 OR f.opr >= 16384)
                AND (f.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR f.prokind IN ('a', 'w')))
-FROM f JOIN pg_catalog.pg_namespace n ON n.oid = f.pronamespace JOIN pg_catalog.pg_language l ON l.oid = f.prolang
+FROM f JOIN pg_catalog.pg_language l ON l.oid = f.prolang
 GROUP BY f.name`
 
 // opPrefix marks an operator among the names funcClasses classifies.

@@ -336,7 +336,8 @@ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamesp
 WHERE c.oid = $1`
 
 // userEqualityQuery (a column of tableQuery) says whether an = that is not
-// PostgreSQL's own may compare the table's key: one taking, on either
+// PostgreSQL's own (an OID from FirstNormalObjectId on, wherever it was
+// made: a superuser may make one in pg_catalog) may compare the table's key: one taking, on either
 // side, a key column's type, a domain base under it, a type it casts to
 // implicitly, or a polymorphic type. A session whose search_path lists its
 // schema before pg_catalog, or whose comparison it fits better, reads
@@ -352,15 +353,15 @@ ks(oid) AS (
   SELECT oid FROM kt
   UNION SELECT ca.casttarget FROM pg_catalog.pg_cast ca JOIN kt ON ca.castsource = kt.oid WHERE ca.castcontext = 'i'
   UNION SELECT ty.oid FROM pg_catalog.pg_type ty WHERE ty.typtype = 'p')
-SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
-  WHERE o.oprname = '=' AND n.nspname <> 'pg_catalog' AND (o.oprleft IN (SELECT oid FROM ks) OR o.oprright IN (SELECT oid FROM ks)))`
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
+  WHERE o.oprname = '=' AND o.oid >= 16384 AND (o.oprleft IN (SELECT oid FROM ks) OR o.oprright IN (SELECT oid FROM ks)))`
 
 // mayWriteProcs are the user functions that may write (see funcsQuery):
 // a table whose defaults, constraints (its own and its columns' domains'),
 // index expressions or policies call one runs user code on a write.
-const mayWriteProcs = `(SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+const mayWriteProcs = `(SELECT p.oid FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-  WHERE pn.nspname NOT IN ('pg_catalog', 'information_schema')
+  WHERE p.oid >= 16384
     AND (p.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR p.prokind IN ('a', 'w')))`
 
 // readHazardsQuery lists the names whose mention may run user code that

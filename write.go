@@ -443,6 +443,12 @@ func (c *conn) writeKeys(ti *tableInfo, s *recognize.Statement, args []driver.Na
 		}
 	}
 	l := &recognize.Lookup{Table: w.Table, Star: true, Preds: w.Preds}
+	if lookupCasts(l) && !c.sess.builtinTypes {
+		// A type name of a cast ($1::int8) may mean another type here (a
+		// domain int8 over numeric(20,-3) before pg_catalog): the row the
+		// WHERE reaches is not known.
+		return nil, false
+	}
 	b, _ := bind(l, ti)
 	if b == nil {
 		return nil, false
