@@ -452,3 +452,77 @@ CREATE SCHEMA s; CREATE DOMAIN s.int8 AS numeric(20,-3)`)
 	}
 	readAll()
 }
+
+// TestCatalogChangesSeenInsideSnapshots: a REPEATABLE READ or SERIALIZABLE
+// transaction reads the catalog as it was at its first statement, but the
+// server acts on the catalog as it is. A change made elsewhere after that
+// statement (an = over the key's type, a trigger that writes another
+// table, a cascading foreign key), then a write by key inside the
+// transaction once the connector's knowledge has expired: every row of
+// every table reads as pgx reads it afterwards, through the session that
+// wrote and through another.
+func TestCatalogChangesSeenInsideSnapshots(t *testing.T) {
+	e := scratchEnv(t, needServices(t), "wt_scratch_snap")
+	plain := e.plain(t)
+	changes := []struct{ name, make, undo string }{
+		{"operator", `CREATE SCHEMA o; CREATE OPERATOR o.= (LEFTARG = int8, RIGHTARG = int8, FUNCTION = pg_catalog.int8ne)`, `DROP SCHEMA o CASCADE`},
+		{"trigger", `CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN UPDATE u SET n = n || '!'; RETURN NULL; END$$;
+CREATE TRIGGER bump AFTER UPDATE ON t FOR EACH STATEMENT EXECUTE FUNCTION bump()`, `DROP TRIGGER bump ON t; DROP FUNCTION bump()`},
+		{"cascade", `ALTER TABLE u ADD CONSTRAINT u_t FOREIGN KEY (t_id) REFERENCES t (id) ON DELETE CASCADE`, `ALTER TABLE u DROP CONSTRAINT u_t`},
+	}
+	for _, iso := range []string{"REPEATABLE READ", "SERIALIZABLE"} {
+		for _, ch := range changes {
+			t.Run(strings.ReplaceAll(iso, " ", "_")+"/"+ch.name, func(t *testing.T) {
+				mustExec(t, plain, `DROP TABLE IF EXISTS u, t; CREATE TABLE t (id bigint PRIMARY KEY, n text); CREATE TABLE u (id bigint PRIMARY KEY, t_id bigint, n text);
+INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5) g; INSERT INTO u SELECT g, g, 'u' || g FROM generate_series(1, 5) g`)
+				const refresh = 20 * time.Millisecond
+				db, c := e.open(t, rpPrefix("snap"), "cache_schema_refresh="+refresh.String())
+				readAll := func(d *sql.DB) {
+					t.Helper()
+					for _, tb := range []string{"t", "u"} {
+						for id := 1; id <= 5; id++ {
+							q := "SELECT * FROM " + tb + " WHERE id = $1"
+							g, gerr := renderAgain(d, q, id)
+							w, werr := renderAgain(plain, q, id)
+							if g != w || (gerr == nil) != (werr == nil) {
+								t.Fatalf("%s id %d:\nwtcache %s %v\npgx     %s %v", tb, id, g, gerr, w, werr)
+							}
+						}
+					}
+					c.settle()
+				}
+				readAll(db)
+				readAll(db)
+				if rpStats(c).Hits == 0 {
+					t.Fatal("no hits before the change")
+				}
+				ctx := context.Background()
+				sc, err := db.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sc.Close()
+				step := func(q string, args ...any) {
+					t.Helper()
+					if _, err := sc.ExecContext(ctx, q, args...); err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
+				}
+				step("BEGIN ISOLATION LEVEL " + iso)
+				step("SELECT count(*) FROM t") // the snapshot
+				mustExec(t, plain, ch.make)
+				time.Sleep(5 * refresh) // the connector's knowledge expires
+				step("SET LOCAL search_path = o, pg_catalog, public")
+				if ch.name == "cascade" {
+					step("DELETE FROM t WHERE id = $1", 2)
+				} else {
+					step("UPDATE t SET n = n || '!' WHERE id = $1", 1)
+				}
+				step("COMMIT")
+				mustExec(t, plain, ch.undo)
+				time.Sleep(5 * refresh)
+				readAll(db)
+			})
+		}
+	}
+}

@@ -90,6 +90,7 @@ type connector struct {
 	reasons         reasonCounts // bypasses and misses by reason
 	large           tooLarge     // rows whose images exceed cache_max_entry
 	hazards         readHazardState
+	catConn         catalogConn  // catalog reads for sessions inside a transaction block
 	releaseFailures atomic.Int64 // intents left to expire
 
 	brk   breaker
@@ -287,10 +288,11 @@ func (c *connector) Close() error {
 		c.bg.Wait()
 		c.rep.Wait()
 		c.stopNear()
+		catErr := c.catConn.close()
 		if c.tel.registered != nil {
 			_ = c.tel.registered.Unregister()
 		}
-		var errs []error
+		errs := []error{catErr}
 		if cl, ok := c.inner.(io.Closer); ok {
 			errs = append(errs, cl.Close())
 		}

@@ -118,7 +118,7 @@ func (c *conn) readHazards(ctx context.Context) (map[string]bool, error) {
 		return names, nil
 	}
 	start := time.Now()
-	rows, err := c.innerQuery(ctx, readHazardsSQL)
+	rows, err := c.catalogRead(ctx, readHazardsSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func (c *conn) funcClasses(ctx context.Context, names []string) ([]funcClass, er
 		// A failed transaction answers nothing: widen.
 		return []funcClass{{user: true, volatile: true}}, nil
 	}
-	rows, err := c.innerQuery(ctx, funcsSQL, missing)
+	rows, err := c.catalogRead(ctx, funcsSQL, missing)
 	if err != nil {
 		return nil, err
 	}

@@ -468,7 +468,7 @@ WITH RECURSIVE d(oid) AS (
 SELECT oid::pg_catalog.int8 FROM d`
 
 func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
-	rows, err := c.innerQuery(ctx, tableSQL, int64(oid))
+	rows, err := c.catalogRead(ctx, tableSQL, int64(oid))
 	if err != nil {
 		return nil, err
 	}
@@ -484,7 +484,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 	pkAttnums := strings.Fields(asString(r[6]))
 	ti.userCode = asBool(r[7]) && !c.c.cfg.triggersTrusted(ti.ident)
 
-	cols, err := c.innerQuery(ctx, columnsSQL, int64(oid))
+	cols, err := c.catalogRead(ctx, columnsSQL, int64(oid))
 	if err != nil {
 		return nil, err
 	}
@@ -518,7 +518,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 		ti.pk = append(ti.pk, i)
 	}
 
-	deps, err := c.innerQuery(ctx, cascadesSQL, int64(oid))
+	deps, err := c.catalogRead(ctx, cascadesSQL, int64(oid))
 	if err != nil {
 		return nil, err
 	}
@@ -533,7 +533,7 @@ func (c *conn) loadTable(ctx context.Context, oid uint32) (*tableInfo, error) {
 
 	ti.view = relkind == "v"
 	if hasChildren || relkind == "p" {
-		kids, err := c.innerQuery(ctx, descendantsSQL, int64(oid))
+		kids, err := c.catalogRead(ctx, descendantsSQL, int64(oid))
 		if err != nil {
 			return nil, err
 		}
