@@ -526,3 +526,181 @@ INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5) g; INSERT INTO u SEL
 		}
 	}
 }
+
+// TestImpliedOperatorsAndAttributeCalls: SQL forms that make the server
+// call an operator or a function whose name the text never spells as one
+// (IN, NOT IN, IS [NOT] DISTINCT FROM, NULLIF, a simple CASE, [NOT]
+// BETWEEN, [NOT] LIKE, ILIKE, SIMILAR TO, JOIN USING, NATURAL JOIN, and
+// t.f / (t).f calling f(t)) run the application's volatile code (with its
+// operators first on the session's search_path): each such statement is a
+// database-wide write, and a row its code changed reads as pgx reads it.
+// Each form runs through a handle of its own, and is checked to call the
+// code (the row moves), so none passes by not calling it. The attribute
+// forms run where no = of the application's exists (which would widen any
+// text with an = by itself).
+func TestImpliedOperatorsAndAttributeCalls(t *testing.T) {
+	e := scratchEnv(t, needServices(t), "wt_scratch_implied")
+	plain := e.plain(t)
+	mustExec(t, plain, `CREATE TABLE t (id bigint PRIMARY KEY, n text); CREATE TABLE u (id bigint PRIMARY KEY, n text);
+INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5) g; INSERT INTO u VALUES (1, 'u');
+CREATE FUNCTION public.touch(t) RETURNS text VOLATILE LANGUAGE plpgsql AS $$BEGIN UPDATE public.u SET n = n || '!'; RETURN 'x'; END$$`)
+	ops := "CREATE SCHEMA o;"
+	for i, op := range []string{"=", "<>", "<", "<=", ">", ">=", "~~", "!~~", "~~*", "!~~*", "~", "!~"} {
+		ops += fmt.Sprintf(`
+CREATE FUNCTION o.f%d(a text, b text) RETURNS bool VOLATILE LANGUAGE plpgsql AS $$BEGIN UPDATE public.u SET n = n || '!'; RETURN a OPERATOR(pg_catalog.%s) b; END$$;
+CREATE OPERATOR o.%s (LEFTARG = text, RIGHTARG = text, FUNCTION = o.f%d);`, i, op, op, i)
+	}
+	ctx := context.Background()
+	check := func(t *testing.T, q string) {
+		db, c := e.open(t, rpPrefix("implied"))
+		readU := func() string {
+			t.Helper()
+			g, gerr := renderAgain(db, "SELECT * FROM u WHERE id = $1", 1)
+			w, werr := renderAgain(plain, "SELECT * FROM u WHERE id = $1", 1)
+			if g != w || (gerr == nil) != (werr == nil) {
+				t.Fatalf("after %s:\nwtcache %s %v\npgx     %s %v", q, g, gerr, w, werr)
+			}
+			c.settle()
+			return w
+		}
+		before := readU()
+		readU()
+		if rpStats(c).Hits == 0 {
+			t.Fatal("u is not served")
+		}
+		sc, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		for _, s := range []string{"SET search_path TO o, pg_catalog, public", q} { // (TO: an = would widen the SET itself)
+			rows, err := sc.QueryContext(ctx, s)
+			if err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+			for rows.Next() {
+			}
+			if err := rows.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.settle()
+		if readU() == before {
+			t.Fatalf("%s did not call the application's code", q)
+		}
+	}
+	t.Run("operators", func(t *testing.T) {
+		mustExec(t, plain, ops)
+		defer mustExec(t, plain, "DROP SCHEMA o CASCADE")
+		for _, q := range []string{
+			"SELECT count(*) FROM t WHERE n IN ('n1', 'n2')",
+			"SELECT count(*) FROM t WHERE n NOT IN ('n1', 'n2')",
+			"SELECT count(*) FROM t WHERE n IN (SELECT n FROM t LIMIT 2)",
+			"SELECT count(*) FROM t WHERE n IS DISTINCT FROM 'n1'",
+			"SELECT count(*) FROM t WHERE n IS NOT DISTINCT FROM 'n1'",
+			"SELECT NULLIF(n, 'n1') FROM t",
+			"SELECT CASE n WHEN 'n1' THEN 1 END FROM t",
+			"SELECT count(*) FROM t WHERE n BETWEEN 'n1' AND 'n3'",
+			"SELECT count(*) FROM t WHERE n NOT BETWEEN 'n1' AND 'n3'",
+			"SELECT count(*) FROM t WHERE n LIKE 'n%'",
+			"SELECT count(*) FROM t WHERE n NOT LIKE 'n%'",
+			"SELECT count(*) FROM t WHERE n ILIKE 'N%'",
+			"SELECT count(*) FROM t WHERE n SIMILAR TO 'n%'",
+			"SELECT count(*) FROM t a JOIN (SELECT n FROM t) b USING (n)",
+			"SELECT count(*) FROM (SELECT n FROM t) a NATURAL JOIN (SELECT n FROM t) b",
+		} {
+			t.Run(q, func(t *testing.T) { check(t, q) })
+		}
+	})
+	t.Run("attributes", func(t *testing.T) {
+		for _, q := range []string{
+			"SELECT t.touch FROM t",
+			"SELECT (t).touch FROM t",
+			"SELECT x.touch FROM t x LIMIT 1",
+			"UPDATE t SET n = t.touch",
+		} {
+			t.Run(q, func(t *testing.T) { check(t, q) })
+		}
+	})
+}
+
+// TestCatalogConnectionTroubleWidens: the catalog connection a snapshot
+// transaction's write needs may not be had (the role's connection limit
+// is the pool's) or may have been closed by the server while idle. The
+// write then runs, as through pgx, reaching the whole database, and every
+// row reads as pgx reads it.
+func TestCatalogConnectionTroubleWidens(t *testing.T) {
+	base := needServices(t)
+	e := scratchEnv(t, base, "wt_scratch_catconn")
+	admin := base.plain(t)
+	mustExec(t, admin, "DROP ROLE IF EXISTS wt_catconn; CREATE ROLE wt_catconn LOGIN CONNECTION LIMIT 1")
+	t.Cleanup(func() { _, _ = admin.Exec("DROP ROLE IF EXISTS wt_catconn") })
+	plain := e.plain(t)
+	mustExec(t, plain, `CREATE TABLE t (id bigint PRIMARY KEY, n text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 3) g;
+GRANT ALL ON t TO wt_catconn`)
+	const refresh = 20 * time.Millisecond
+	for _, mode := range []string{"connection limit", "connection closed"} {
+		t.Run(mode, func(t *testing.T) {
+			e := e
+			if mode == "connection limit" {
+				u, _ := url.Parse(e.dbURL)
+				u.User = url.User("wt_catconn")
+				e.dbURL = u.String()
+			}
+			db, c := e.open(t, rpPrefix("catconn"), "cache_schema_refresh="+refresh.String())
+			db.SetMaxOpenConns(1)
+			readAll := func() {
+				t.Helper()
+				for id := 1; id <= 3; id++ {
+					g, gerr := renderAgain(db, "SELECT * FROM t WHERE id = $1", id)
+					w, werr := renderAgain(plain, "SELECT * FROM t WHERE id = $1", id)
+					if g != w || (gerr == nil) != (werr == nil) {
+						t.Fatalf("id %d:\nwtcache %s %v\npgx     %s %v", id, g, gerr, w, werr)
+					}
+				}
+				c.settle()
+			}
+			write := func(id int) {
+				t.Helper()
+				time.Sleep(3 * refresh) // the table's description expires
+				tx, err := db.BeginTx(context.Background(), &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tx.Exec("UPDATE t SET n = n || '!' WHERE id = $1", id); err != nil {
+					_ = tx.Rollback()
+					t.Fatalf("the write pgx runs failed: %v", err)
+				}
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			readAll()
+			readAll()
+			write(1)
+			readAll()
+			if mode == "connection closed" {
+				// The catalog connection ends (every session of the
+				// database but the pool's one and plain's).
+				var app int
+				if err := db.QueryRow("SELECT pg_backend_pid()").Scan(&app); err != nil {
+					t.Fatal(err)
+				}
+				var n int
+				if err := plain.QueryRow("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), $1)", app).Scan(&n); err != nil || n != 1 {
+					t.Fatalf("%d sessions ended (%v), want the catalog connection", n, err)
+				}
+			}
+			hits := rpStats(c).Hits
+			write(2)
+			if mode == "connection closed" {
+				// A new catalog connection was made: the write was not
+				// widened, and row 3 is still served.
+				if _, err := renderAgain(db, "SELECT * FROM t WHERE id = $1", 3); err != nil || rpStats(c).Hits != hits+1 {
+					t.Fatalf("row 3 not served after a write to row 2 (%v): the write was widened", err)
+				}
+			}
+			readAll()
+		})
+	}
+}

@@ -90,7 +90,7 @@ type connector struct {
 	reasons         reasonCounts // bypasses and misses by reason
 	large           tooLarge     // rows whose images exceed cache_max_entry
 	hazards         readHazardState
-	catConn         catalogConn  // catalog reads for sessions inside a transaction block
+	catConn         catalogConn  // catalog reads for sessions inside a snapshot transaction
 	releaseFailures atomic.Int64 // intents left to expire
 
 	brk   breaker
@@ -132,6 +132,7 @@ var (
 func newConnector(inner driver.Connector, drv *wtDriver, cfg config) *connector {
 	c := &connector{inner: inner, drv: drv, cfg: cfg, closed: make(chan struct{}), memo: newDecodeMemo()}
 	c.plans.max = cfg.planCache
+	c.catConn.owner = c
 	c.tel = newTelemetry(&c.cfg, c)
 	c.log = newRateLog(cfg.logger)
 	return c

@@ -71,18 +71,25 @@ func (c *conn) facts(ctx context.Context, p *plan) stmtFacts {
 	case recognize.MentionsAny(p.text, hz):
 		cf = stmtFacts{dbWide: true, session: true}
 	}
-	if len(p.class.Calls) == 0 && len(p.class.Operators) == 0 {
+	if len(p.class.Calls) == 0 && len(p.class.Operators) == 0 && len(p.class.Attrs) == 0 {
 		if c.txStatus() != 'E' {
 			p.facts.Store(&factsMemo{fx: cf, catalogs: catalogs, at: at})
 		}
 		return stmtFacts{dbWide: fx.dbWide || cf.dbWide, session: fx.session || cf.session, opaque: fx.opaque}
 	}
 	names := p.class.Calls
-	if len(p.class.Operators) > 0 {
-		names = make([]string, 0, len(p.class.Calls)+len(p.class.Operators))
+	if len(p.class.Operators) > 0 || len(p.class.Attrs) > 0 {
+		names = make([]string, 0, len(p.class.Calls)+len(p.class.Operators)+len(p.class.Attrs))
 		names = append(names, p.class.Calls...)
 		for _, o := range p.class.Operators {
 			names = append(names, opPrefix+o)
+		}
+		for _, a := range p.class.Attrs {
+			if a == "?" {
+				names = append(names, a) // a name it cannot read: widened
+			} else {
+				names = append(names, attrPrefix+a)
+			}
 		}
 	}
 	classes, err := c.funcClasses(ctx, names)
@@ -157,8 +164,8 @@ func (c *conn) stringsNotStandard() bool {
 	return true
 }
 
-// funcsQuery classifies names called and operators used (prefixed
-// opPrefix), by the functions that implement them. A user function may
+// funcsQuery classifies names called, operators used (prefixed opPrefix)
+// and names that may call in attribute notation (prefixed attrPrefix), by the functions that implement them. A user function may
 // write when it is VOLATILE, or when it is written in SQL or a procedural
 // language whatever its marking: a STABLE function that calls a VOLATILE
 // one writes too, and PostgreSQL does not forbid it. A STABLE or IMMUTABLE
@@ -170,7 +177,12 @@ WITH f AS (
   UNION ALL
   SELECT pg_catalog.concat('` + opPrefix + `', o.oprname), p.oid, o.oid, p.provolatile, p.prolang, p.prokind
   FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
-  WHERE pg_catalog.concat('` + opPrefix + `', o.oprname) = ANY($1::pg_catalog.text[]))
+  WHERE pg_catalog.concat('` + opPrefix + `', o.oprname) = ANY($1::pg_catalog.text[])
+  UNION ALL
+  SELECT pg_catalog.concat('` + attrPrefix + `', p.proname), p.oid, 0::pg_catalog.oid, p.provolatile, p.prolang, p.prokind
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_type ty ON ty.oid = p.proargtypes[0]
+  WHERE p.pronargs = 1 AND (ty.typrelid <> 0 OR ty.typtype = 'p')
+    AND pg_catalog.concat('` + attrPrefix + `', p.proname) = ANY($1::pg_catalog.text[]))
 SELECT f.name,
        pg_catalog.bool_or(f.oid >= 16384 OR f.opr >= 16384),
        pg_catalog.bool_or((f.oid >= 16384 OR f.opr >= 16384)
@@ -180,6 +192,11 @@ GROUP BY f.name`
 
 // opPrefix marks an operator among the names funcClasses classifies.
 const opPrefix = "operator "
+
+// attrPrefix marks a name read in attribute notation (t.f): the functions
+// of that name and one composite (or polymorphic) argument, which t.f
+// calls when t has no column f.
+const attrPrefix = "attribute "
 
 // funcClasses classifies names, from the connector's cache (cleared with
 // its schema knowledge) or the catalog. A name it cannot read ("?") is a

@@ -3,6 +3,7 @@ package wtcache
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -227,6 +228,11 @@ func (c *conn) resolveTargets(ctx context.Context, p *plan, args []driver.NamedV
 		}
 		for _, name := range s.Tables {
 			ti, err := c.table(ctx, name)
+			if errors.Is(err, errCatalogConn) {
+				// What the table's writes reach is not known now: all.
+				ts.database(true)
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package recognize
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -490,5 +491,57 @@ func TestOddInputs(t *testing.T) {
 	explains := strings.Repeat("EXPLAIN ANALYZE ", 10000) + "DELETE FROM t"
 	if got := briefs(Classify(explains)); !reflect.DeepEqual(got, stmts(write(tbl("t")))) {
 		t.Errorf("nested EXPLAIN: %v", got)
+	}
+}
+
+// TestImpliedOperatorsAndAttributes: every SQL form the server turns into
+// an operator looked up by name lists that operator, and every name read
+// after a "." (attribute notation may call a function) is in Attrs.
+func TestImpliedOperatorsAndAttributes(t *testing.T) {
+	for _, c := range []struct {
+		sql   string
+		ops   []string
+		attrs []string
+	}{
+		{"SELECT 1 FROM t WHERE a IN (1, 2)", []string{"="}, nil},
+		{"SELECT 1 FROM t WHERE a NOT IN (SELECT b FROM u)", []string{"<>"}, nil},
+		{"SELECT 1 FROM t WHERE a IS DISTINCT FROM b", []string{"="}, nil},
+		{"SELECT 1 FROM t WHERE a IS NOT DISTINCT FROM b", []string{"="}, nil},
+		{"SELECT NULLIF(a, b) FROM t", []string{"="}, nil},
+		{"SELECT CASE a WHEN 1 THEN 2 END FROM t", []string{"="}, nil},
+		{"SELECT 1 FROM t WHERE a BETWEEN 1 AND 3", []string{"<=", ">="}, nil},
+		{"SELECT 1 FROM t WHERE a NOT BETWEEN SYMMETRIC 1 AND 3", []string{"<", ">"}, nil},
+		{"SELECT 1 FROM t WHERE a LIKE 'x%'", []string{"~~"}, nil},
+		{"SELECT 1 FROM t WHERE a NOT LIKE 'x%'", []string{"!~~"}, nil},
+		{"SELECT 1 FROM t WHERE a ILIKE 'x%'", []string{"~~*"}, nil},
+		{"SELECT 1 FROM t WHERE a SIMILAR TO 'x%'", []string{"~"}, nil},
+		{"SELECT 1 FROM t JOIN u USING (id)", []string{"="}, nil},
+		{"SELECT 1 FROM t NATURAL JOIN u", []string{"="}, nil},
+		{"SELECT t.f FROM t", nil, []string{"f"}},
+		{"SELECT (t).f FROM t", nil, []string{"f"}},
+		{`SELECT "T"."Col" FROM s.t AS "T"`, nil, []string{"Col", "t"}},
+		{"UPDATE t SET n = t.touch WHERE id = 1", []string{"="}, []string{"touch"}},
+		{"SELECT s.f(1), x.* FROM x", nil, nil},
+	} {
+		cl := Classify(c.sql)
+		for _, op := range c.ops {
+			if !slices.Contains(cl.Operators, op) {
+				t.Errorf("%s: operators %v lack %s", c.sql, cl.Operators, op)
+			}
+		}
+		for _, a := range c.attrs {
+			if !slices.Contains(cl.Attrs, a) {
+				t.Errorf("%s: attrs %v lack %s", c.sql, cl.Attrs, a)
+			}
+		}
+		if c.attrs == nil && len(cl.Attrs) > 0 && !strings.Contains(c.sql, "(t).") {
+			t.Errorf("%s: attrs %v", c.sql, cl.Attrs)
+		}
+	}
+	// Where no such form is, none is implied.
+	for _, sql := range []string{"SELECT DISTINCT a FROM t", "SELECT a FROM t ORDER BY a", "SELECT CASE WHEN a THEN 1 END FROM t"} {
+		if cl := Classify(sql); len(cl.Operators) > 0 {
+			t.Errorf("%s: operators %v", sql, cl.Operators)
+		}
 	}
 }

@@ -180,8 +180,16 @@ type Classification struct {
 	// the catalog.
 	Calls []string
 	// Operators are the operators the text uses (a user-defined operator
-	// runs its function); the caller looks them up in the catalog.
+	// runs its function), spelled or implied by SQL's own syntax (IN and
+	// NOT IN, IS [NOT] DISTINCT FROM, NULLIF, a simple CASE, BETWEEN,
+	// [NOT] LIKE, ILIKE, SIMILAR TO, JOIN USING, NATURAL JOIN: the server
+	// looks each up by name along the search_path); the caller looks them
+	// up in the catalog.
 	Operators []string
+	// Attrs are the names after a "." not followed by "(": t.f is a column
+	// of t or, when t has none of that name, a call f(t) (attribute
+	// notation). The caller looks up functions of one composite argument.
+	Attrs []string
 	// Backslash is true when a plain string constant ('...') holds a
 	// backslash: with standard_conforming_strings off the server reads it
 	// as an escape, and the statements' boundaries may not be these.
@@ -322,14 +330,33 @@ func Classify(sql string) Classification {
 	for i, sp := range spans {
 		classifyStatement(&stmts[i], sql, toks[sp.from:sp.to], len(spans) == 1)
 	}
-	var calls, ops []string
+	var calls, ops, attrs []string
+	addOp := func(op string) {
+		if !slices.Contains(ops, op) {
+			ops = append(ops, op)
+		}
+	}
 	backslash := false
 	for i, t := range toks {
 		if t.kind == tkOp {
-			if op := sql[t.pos:t.end]; !slices.Contains(ops, op) {
-				ops = append(ops, op)
-			}
+			addOp(sql[t.pos:t.end])
 			continue
+		}
+		if t.kind == tkDot && i+1 < len(toks) && isName(toks[i+1]) && (i+2 >= len(toks) || toks[i+2].kind != tkLParen) {
+			name, ok := identName(sql, toks[i+1])
+			if !ok {
+				name = "?"
+			}
+			if !slices.Contains(attrs, name) {
+				attrs = append(attrs, name)
+			}
+		}
+		if t.kind == tkIdent {
+			if name, ok := identName(sql, t); ok {
+				for _, op := range impliedOps(sql, toks, i, name) {
+					addOp(op)
+				}
+			}
 		}
 		if (t.kind == tkString || t.kind == tkOtherString) && t.flags&fBackslash != 0 {
 			// N'...' (and U&'...') are plain strings to the server too.
@@ -365,7 +392,55 @@ func Classify(sql string) Classification {
 			stmts[i].Lookup = nil
 		}
 	}
-	return Classification{Statements: stmts, Calls: calls, Operators: ops, Backslash: backslash}
+	return Classification{Statements: stmts, Calls: calls, Operators: ops, Attrs: attrs, Backslash: backslash}
+}
+
+func isName(t token) bool { return t.kind == tkIdent || t.kind == tkQIdent || t.kind == tkUIdent }
+
+// impliedOps are the operators the keyword name (the i-th token, unquoted)
+// makes the server look up by name: more than it may (IN also lists <>
+// for NOT IN, LIKE its negation), never fewer.
+func impliedOps(sql string, toks []token, i int, name string) []string {
+	next := func() (string, tokKind) {
+		if i+1 >= len(toks) {
+			return "", 0
+		}
+		n, _ := identName(sql, toks[i+1])
+		return n, toks[i+1].kind
+	}
+	switch name {
+	case "in":
+		if _, k := next(); k == tkLParen {
+			return []string{"=", "<>"}
+		}
+	case "distinct":
+		// IS [NOT] DISTINCT FROM (SELECT DISTINCT sorts or hashes by the
+		// type's default operator class, which is not looked up by name).
+		if j := i - 1; j >= 0 && toks[j].kind == tkIdent {
+			if p, _ := identName(sql, toks[j]); p == "is" || p == "not" {
+				return []string{"="}
+			}
+		}
+	case "nullif", "natural":
+		return []string{"="}
+	case "using":
+		if _, k := next(); k == tkLParen {
+			return []string{"="} // JOIN ... USING (a, b)
+		}
+	case "case":
+		if n, _ := next(); n != "when" {
+			return []string{"="} // CASE x WHEN v: x = v
+		}
+	case "between":
+		return []string{"<=", ">=", "<", ">"}
+	case "like":
+		return []string{"~~", "!~~"}
+	case "ilike":
+		return []string{"~~*", "!~~*"}
+	case "similar":
+		return []string{"~", "!~"}
+	}
+	return nil
 }
 
 // buffers are the scratch slices of one Classify call, reused through
