@@ -77,6 +77,13 @@ func (c *conn) facts(ctx context.Context, p *plan) stmtFacts {
 		}
 		return stmtFacts{dbWide: fx.dbWide || cf.dbWide, session: fx.session || cf.session, opaque: fx.opaque}
 	}
+	for _, n := range p.class.Calls {
+		if sqlRunners[n] {
+			// query_to_xml('SELECT f()'), table_to_xml('v'::regclass):
+			// the text or the relation it runs is a value, not a name.
+			cf.dbWide, cf.session = true, true
+		}
+	}
 	names := p.class.Calls
 	if len(p.class.Operators) > 0 || len(p.class.Attrs) > 0 {
 		names = make([]string, 0, len(p.class.Calls)+len(p.class.Operators)+len(p.class.Attrs))
@@ -189,6 +196,18 @@ SELECT f.name,
                AND (f.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR f.prokind IN ('a', 'w')))
 FROM f JOIN pg_catalog.pg_language l ON l.oid = f.prolang
 GROUP BY f.name`
+
+// sqlRunners are PostgreSQL's own functions that run a query given as
+// text, or read relations named by a value: what they reach is not in the
+// statement's text.
+var sqlRunners = map[string]bool{
+	"query_to_xml": true, "query_to_xmlschema": true, "query_to_xml_and_xmlschema": true,
+	"cursor_to_xml": true, "cursor_to_xmlschema": true,
+	"table_to_xml": true, "table_to_xmlschema": true, "table_to_xml_and_xmlschema": true,
+	"schema_to_xml": true, "schema_to_xmlschema": true, "schema_to_xml_and_xmlschema": true,
+	"database_to_xml": true, "database_to_xmlschema": true, "database_to_xml_and_xmlschema": true,
+	"ts_stat": true, "ts_rewrite": true,
+}
 
 // opPrefix marks an operator among the names funcClasses classifies.
 const opPrefix = "operator "

@@ -315,18 +315,7 @@ SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text, c.relkind::pg_cat
        c.relrowsecurity, c.relhassubclass,
        coalesce((SELECT pg_catalog.array_to_string(i.indkey, ' ') FROM pg_catalog.pg_index i
                  WHERE i.indrelid = c.oid AND i.indisprimary), ''),
-       EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN ` + mayWriteProcs + ` w ON w.oid = d.refobjid
-                  WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND (
-                    d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_attrdef WHERE adrelid = c.oid)
-                    OR d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid IN (
-                      SELECT oid FROM pg_catalog.pg_constraint WHERE conrelid = c.oid OR contypid IN (
-                        SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
-                        UNION SELECT t.typbasetype FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-                        WHERE a.attrelid = c.oid AND a.attnum > 0))
-                    OR d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN (SELECT indexrelid FROM pg_catalog.pg_index WHERE indrelid = c.oid)
-                    OR d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_policy WHERE polrelid = c.oid))),
+       (` + userCodeQuery + `),
        c.relfilenode::pg_catalog.int8,
        c.xmin::pg_catalog.text,
        coalesce((SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), 0)::pg_catalog.int8,
@@ -356,6 +345,37 @@ ks(oid) AS (
 SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
   WHERE o.oprname = '=' AND o.oid >= 16384 AND (o.oprleft IN (SELECT oid FROM ks) OR o.oprright IN (SELECT oid FROM ks)))`
 
+// userCodeQuery (a column of tableQuery) says whether a write to table $1
+// may run user code that may write (mayWriteProcs), directly or through an
+// operator implemented by such a function: its triggers and rules; its
+// defaults, constraints, index expressions and policies; the defaults and
+// constraints of every domain its columns are made of (typeClosure, at any
+// depth: under domains, arrays, composites, ranges); a user cast to or
+// from one of those types (an assignment or a comparison applies it
+// unseen); the support functions and operators of its indexes' operator
+// classes, and of the default operator classes of those types.
+const userCodeQuery = typeClosure + `,
+procs(oid) AS ` + mayWriteProcs + `,
+ops(oid) AS (SELECT o.oid FROM pg_catalog.pg_operator o WHERE o.oprcode IN (SELECT oid FROM procs)),
+fams(oid) AS (
+  SELECT oc.opcfamily FROM pg_catalog.pg_index i JOIN pg_catalog.pg_opclass oc ON oc.oid = ANY (i.indclass) WHERE i.indrelid = $1
+  UNION SELECT oc.opcfamily FROM pg_catalog.pg_opclass oc WHERE oc.opcdefault AND oc.opcintype IN (SELECT oid FROM types))
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND NOT t.tgisinternal)
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = $1 AND r.rulename <> '_RETURN')
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+             WHERE (d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid IN (SELECT oid FROM procs)
+                    OR d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND d.refobjid IN (SELECT oid FROM ops))
+               AND (d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_attrdef WHERE adrelid = $1)
+                    OR d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid IN (
+                      SELECT oid FROM pg_catalog.pg_constraint WHERE conrelid = $1 OR contypid IN (SELECT oid FROM types))
+                    OR d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM types)
+                    OR d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN (SELECT indexrelid FROM pg_catalog.pg_index WHERE indrelid = $1)
+                    OR d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid IN (SELECT oid FROM pg_catalog.pg_policy WHERE polrelid = $1)))
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast ca WHERE ca.castfunc IN (SELECT oid FROM procs)
+             AND (ca.castsource IN (SELECT oid FROM types) OR ca.casttarget IN (SELECT oid FROM types)))
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_amproc ap WHERE ap.amprocfamily IN (SELECT oid FROM fams) AND ap.amproc IN (SELECT oid FROM procs))
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_amop ao WHERE ao.amopfamily IN (SELECT oid FROM fams) AND ao.amopopr IN (SELECT oid FROM ops))`
+
 // mayWriteProcs are the user functions that may write (see funcsQuery):
 // a table whose defaults, constraints (its own and its columns' domains'),
 // index expressions or policies call one runs user code on a write.
@@ -365,29 +385,58 @@ const mayWriteProcs = `(SELECT p.oid FROM pg_catalog.pg_proc p
     AND (p.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR p.prokind IN ('a', 'w')))`
 
 // readHazardsQuery lists the names whose mention may run user code that
-// may write: views (and materialized views) whose definition calls such a
-// function or reads such a relation, nested to any depth; tables whose
-// row-level security policies call one; domains whose constraints call one
-// (a cast to the domain checks them); and types with a user cast that runs
-// one.
+// may write (mayWriteProcs, directly or through an operator it
+// implements): views (and materialized views) whose definition calls such
+// code or reads such a relation, nested to any depth; tables whose
+// row-level security policies call it, or with an index whose operator
+// class does (an index scan calls it), or with a column of a type with a
+// user cast or a default operator class that does; domains whose constraints or default
+// call it (a cast to the domain checks them); types with a user cast that
+// runs it, and types whose default operator class calls it (sorting,
+// grouping and comparing do). (A table whose column is of a type made of
+// such a type, under a domain, an array or a composite, is not listed:
+// README, limitations.) The recursion over views starts from one array
+// (seeds): the planner then expects few relations and follows pg_depend by
+// index; seeded from the joins themselves, it costs the plan high enough
+// for PostgreSQL to compile it with JIT, which takes seconds.
 const readHazardsQuery = `
-WITH RECURSIVE hz(rel) AS (
-  SELECT r.ev_class FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
-  WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid IN ` + mayWriteProcs + `
+WITH RECURSIVE procs(oid) AS ` + mayWriteProcs + `,
+ops(oid) AS (SELECT o.oid FROM pg_catalog.pg_operator o WHERE o.oprcode IN (SELECT oid FROM procs)),
+fams(oid) AS (
+  SELECT ap.amprocfamily FROM pg_catalog.pg_amproc ap WHERE ap.amproc IN (SELECT oid FROM procs)
+  UNION SELECT ao.amopfamily FROM pg_catalog.pg_amop ao WHERE ao.amopopr IN (SELECT oid FROM ops)),
+dep(classid, objid) AS (
+  SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+  WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid IN (SELECT oid FROM procs)
+     OR d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND d.refobjid IN (SELECT oid FROM ops)),
+seeds(a) AS (SELECT pg_catalog.array_agg(x) FROM (
+  SELECT r.ev_class FROM pg_catalog.pg_rewrite r JOIN dep d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
   UNION
-  SELECT pol.polrelid FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = pol.oid
-  WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid IN ` + mayWriteProcs + `
+  SELECT pol.polrelid FROM pg_catalog.pg_policy pol JOIN dep d ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = pol.oid
+  UNION
+  SELECT i.indrelid FROM pg_catalog.pg_index i JOIN pg_catalog.pg_opclass oc ON oc.oid = ANY (i.indclass) WHERE oc.opcfamily IN (SELECT oid FROM fams)
+  UNION
+  SELECT a.attrelid FROM pg_catalog.pg_attribute a WHERE a.attnum > 0 AND (
+    a.atttypid IN (SELECT ca.castsource FROM pg_catalog.pg_cast ca WHERE ca.castfunc IN (SELECT oid FROM procs))
+    OR a.atttypid IN (SELECT ca.casttarget FROM pg_catalog.pg_cast ca WHERE ca.castfunc IN (SELECT oid FROM procs))
+    OR a.atttypid IN (SELECT oc.opcintype FROM pg_catalog.pg_opclass oc WHERE oc.opcdefault AND oc.opcfamily IN (SELECT oid FROM fams)))) s(x)),
+hz(rel) AS (
+  SELECT pg_catalog.unnest(a) FROM seeds
   UNION
   SELECT r.ev_class FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
   JOIN hz ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = hz.rel)
 SELECT c.relname::pg_catalog.text FROM hz JOIN pg_catalog.pg_class c ON c.oid = hz.rel
 UNION
 SELECT t.typname::pg_catalog.text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_constraint con ON con.contypid = t.oid
-  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = con.oid
-WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid IN ` + mayWriteProcs + `
+  JOIN dep d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = con.oid
+UNION
+SELECT t.typname::pg_catalog.text FROM pg_catalog.pg_type t JOIN dep d ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = t.oid
 UNION
 SELECT t.typname::pg_catalog.text FROM pg_catalog.pg_cast ca JOIN pg_catalog.pg_type t ON t.oid IN (ca.castsource, ca.casttarget)
-WHERE ca.castfunc IN ` + mayWriteProcs + ``
+WHERE ca.castfunc IN (SELECT oid FROM procs)
+UNION
+SELECT t.typname::pg_catalog.text FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_type t ON t.oid = oc.opcintype
+WHERE oc.opcdefault AND oc.opcfamily IN (SELECT oid FROM fams)`
 
 // columnsQuery reads the columns; render says how a value reaches the
 // driver: 's' rendered as text under the session's TimeZone, DateStyle or
@@ -417,6 +466,22 @@ LEFT JOIN pg_catalog.pg_collation coll ON coll.oid = a.attcollation
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
+// typeClosure is the CTE types(oid): every type the columns of table $1
+// are made of (a domain's base, an array's element, a range's subtype, a
+// multirange's range, a composite's attributes, at any depth).
+const typeClosure = `
+WITH RECURSIVE types(oid) AS (
+  SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+  UNION
+  SELECT n.oid FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid
+  CROSS JOIN LATERAL (
+    SELECT ty.typbasetype UNION ALL SELECT ty.typelem
+    UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = ty.oid
+    UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = ty.oid
+    UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca WHERE ca.attrelid = ty.typrelid AND ty.typrelid <> 0 AND ca.attnum > 0
+  ) n(oid) WHERE n.oid <> 0
+)`
+
 // typesQuery (a column of tableQuery) follows every column's type to the
 // types it is made of
 // (a domain's base, an array's element, a range's subtype, a multirange's
@@ -429,18 +494,7 @@ ORDER BY a.attnum`
 // types, or a user type whose output is one of theirs: the session's
 // search_path decides how a regclass reads, a role's name how an aclitem
 // reads).
-const typesQuery = `
-WITH RECURSIVE types(oid) AS (
-  SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-  UNION
-  SELECT n.oid FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid
-  CROSS JOIN LATERAL (
-    SELECT ty.typbasetype UNION ALL SELECT ty.typelem
-    UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = ty.oid
-    UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = ty.oid
-    UNION ALL SELECT ca.atttypid FROM pg_catalog.pg_attribute ca WHERE ca.attrelid = ty.typrelid AND ty.typrelid <> 0 AND ca.attnum > 0
-  ) n(oid) WHERE n.oid <> 0
-)
+const typesQuery = typeClosure + `
 SELECT pg_catalog.concat(CASE WHEN EXISTS (SELECT 1 FROM types t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid JOIN pg_catalog.pg_proc p ON p.oid = ty.typoutput
                WHERE t.oid IN (790, 1033, 24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191)
                   OR p.prosrc IN ('cash_out', 'aclitemout', 'regprocout', 'regprocedureout', 'regoperout', 'regoperatorout', 'regclassout',

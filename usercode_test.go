@@ -1,0 +1,103 @@
+package wtcache
+
+import (
+	"context"
+	"testing"
+)
+
+// TestUserCodeReachedUnnamed: statements that run the application's code
+// (code that writes another table, u) without naming it: through an
+// operator in a view, a check, a default or an expression index; a
+// domain's default or check under domains, arrays and composites; an
+// assignment cast; an index's operator class (on a write by key too); a
+// default operator class (on a read); PostgreSQL's functions that run a
+// query given as text or read a relation named by a value. Each runs
+// through a handle of its own, is checked to have run the code (u moved),
+// and u then reads through wtcache as through pgx.
+func TestUserCodeReachedUnnamed(t *testing.T) {
+	e := scratchEnv(t, needServices(t), "wt_scratch_usercode")
+	plain := e.plain(t)
+	mustExec(t, plain, `CREATE TABLE u (id bigint PRIMARY KEY, n text); INSERT INTO u VALUES (1, 'u');
+CREATE FUNCTION bump() RETURNS int VOLATILE LANGUAGE plpgsql AS $$BEGIN UPDATE public.u SET n = n || '!'; RETURN 1; END$$;
+CREATE FUNCTION opf(a int, b int) RETURNS bool VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN a OPERATOR(pg_catalog.=) b; END$$;
+CREATE OPERATOR ==== (LEFTARG = int, RIGHTARG = int, FUNCTION = opf);
+CREATE FUNCTION chk(a int) RETURNS bool VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN true; END$$;
+CREATE FUNCTION cmpf(a int, b int) RETURNS int VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN pg_catalog.btint4cmp(a, b); END$$`)
+	const opclass = `CREATE OPERATOR CLASS myops FOR TYPE int4 USING btree AS
+  OPERATOR 1 pg_catalog.<, OPERATOR 2 pg_catalog.<=, OPERATOR 3 pg_catalog.=, OPERATOR 4 pg_catalog.>=, OPERATOR 5 pg_catalog.>, FUNCTION 1 cmpf(int, int);
+CREATE TABLE w (id bigint PRIMARY KEY, v int); CREATE INDEX ON w (v myops); INSERT INTO w VALUES (1, 1), (3, 3)`
+	const jsonOpclass = `CREATE FUNCTION jcmp(a json, b json) RETURNS int VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN pg_catalog.bttextcmp(a::text, b::text); END$$;
+CREATE FUNCTION jlt(json, json) RETURNS bool IMMUTABLE LANGUAGE sql AS 'SELECT $1::text < $2::text';
+CREATE FUNCTION jeq(json, json) RETURNS bool IMMUTABLE LANGUAGE sql AS 'SELECT $1::text = $2::text';
+CREATE OPERATOR < (LEFTARG = json, RIGHTARG = json, FUNCTION = jlt);
+CREATE OPERATOR = (LEFTARG = json, RIGHTARG = json, FUNCTION = jeq);
+CREATE OPERATOR CLASS jops DEFAULT FOR TYPE json USING btree AS OPERATOR 1 <, OPERATOR 3 =, FUNCTION 1 jcmp(json, json);
+CREATE TABLE j (id bigint PRIMARY KEY, v json); INSERT INTO j VALUES (1, '{"a":2}'), (2, '{"a":1}'), (3, '{"a":3}')`
+	const jsonDrop = `DROP TABLE j; DROP OPERATOR FAMILY jops USING btree; DROP OPERATOR < (json, json), = (json, json); DROP FUNCTION jcmp, jlt, jeq`
+	cases := []struct{ name, setup, q, teardown string }{
+		{"view with an operator", `CREATE TABLE s (id bigint PRIMARY KEY, v int); INSERT INTO s VALUES (1, 1), (2, 2);
+CREATE VIEW vw AS SELECT * FROM s WHERE v ==== 1`, "SELECT * FROM vw", "DROP VIEW vw; DROP TABLE s"},
+		{"check with an operator", `CREATE TABLE w (id bigint PRIMARY KEY, v int CHECK (v ==== v))`, "INSERT INTO w VALUES (1, 1)", "DROP TABLE w"},
+		{"default with an operator", `CREATE TABLE w (id bigint PRIMARY KEY, v bool DEFAULT (1 ==== 1))`, "INSERT INTO w (id) VALUES (1)", "DROP TABLE w"},
+		{"expression index with an operator marked immutable", `CREATE FUNCTION opi(a int, b int) RETURNS bool IMMUTABLE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN a OPERATOR(pg_catalog.=) b; END$$;
+CREATE OPERATOR ===== (LEFTARG = int, RIGHTARG = int, FUNCTION = opi);
+CREATE TABLE w (id bigint PRIMARY KEY, v int); CREATE INDEX ON w ((v ===== 1))`,
+			"INSERT INTO w VALUES (1, 1)", "DROP TABLE w; DROP OPERATOR ===== (int, int); DROP FUNCTION opi"},
+		{"domain default", `CREATE DOMAIN dd AS int DEFAULT bump(); CREATE TABLE w (id bigint PRIMARY KEY, v dd)`,
+			"INSERT INTO w (id) VALUES (1)", "DROP TABLE w; DROP DOMAIN dd"},
+		{"domain check three domains down", `CREATE DOMAIN d1 AS int CHECK (chk(VALUE)); CREATE DOMAIN d2 AS d1; CREATE DOMAIN d3 AS d2;
+CREATE TABLE w (id bigint PRIMARY KEY, v d3)`, "INSERT INTO w VALUES (1, 5)", "DROP TABLE w; DROP DOMAIN d3, d2, d1"},
+		{"domain check in an array", `CREATE DOMAIN d1 AS int CHECK (chk(VALUE)); CREATE TABLE w (id bigint PRIMARY KEY, v d1[])`,
+			"INSERT INTO w VALUES (1, '{5}')", "DROP TABLE w; DROP DOMAIN d1"},
+		{"domain check in a composite", `CREATE DOMAIN d1 AS int CHECK (chk(VALUE)); CREATE TYPE cc AS (x d1);
+CREATE TABLE w (id bigint PRIMARY KEY, v cc)`, "INSERT INTO w VALUES (1, '(5)')", "DROP TABLE w; DROP TYPE cc; DROP DOMAIN d1"},
+		{"assignment cast", `CREATE TYPE wrap AS (x int);
+CREATE FUNCTION towrap(a int) RETURNS wrap VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN ROW(a)::wrap; END$$;
+CREATE CAST (int AS wrap) WITH FUNCTION towrap(int) AS ASSIGNMENT;
+CREATE TABLE w (id bigint PRIMARY KEY, v wrap)`, "INSERT INTO w VALUES (1, 5)", "DROP TABLE w; DROP CAST (int AS wrap); DROP FUNCTION towrap(int); DROP TYPE wrap"},
+		{"index operator class, insert", opclass, "INSERT INTO w VALUES (2, 2)", "DROP TABLE w; DROP OPERATOR FAMILY myops USING btree"},
+		{"index operator class, update by key", opclass, "UPDATE w SET v = 2 WHERE id = 1", "DROP TABLE w; DROP OPERATOR FAMILY myops USING btree"},
+		{"default operator class, ORDER BY", jsonOpclass, "SELECT * FROM j ORDER BY v", jsonDrop},
+		{"default operator class, DISTINCT", jsonOpclass, "SELECT DISTINCT v FROM j", jsonDrop},
+		{"query_to_xml", "SELECT 1", "SELECT query_to_xml('SELECT public.' || 'bump()', true, true, '')", "SELECT 1"},
+		{"ts_stat", "SELECT 1", "SELECT * FROM ts_stat('SELECT to_tsvector(public.' || 'bump()::text)')", "SELECT 1"},
+		{"schema_to_xml", "CREATE SCHEMA hz; CREATE VIEW hz.vf AS SELECT public.bump()", "SELECT schema_to_xml('hz', true, true, '')", "DROP SCHEMA hz CASCADE"},
+		{"table_to_xml", "CREATE SCHEMA hz; CREATE VIEW hz.vf AS SELECT public.bump()", "SELECT table_to_xml(('hz.v' || 'f')::regclass, true, true, '')", "DROP SCHEMA hz CASCADE"},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mustExec(t, plain, tc.setup)
+			defer mustExec(t, plain, tc.teardown)
+			db, c := e.open(t, rpPrefix("usercode"))
+			readU := func() string {
+				t.Helper()
+				g, gerr := renderAgain(db, "SELECT * FROM u WHERE id = $1", 1)
+				w, werr := renderAgain(plain, "SELECT * FROM u WHERE id = $1", 1)
+				if g != w || (gerr == nil) != (werr == nil) {
+					t.Fatalf("after %s:\nwtcache %s %v\npgx     %s %v", tc.q, g, gerr, w, werr)
+				}
+				c.settle()
+				return w
+			}
+			before := readU()
+			readU()
+			if rpStats(c).Hits == 0 {
+				t.Fatal("u is not served")
+			}
+			rows, err := db.QueryContext(ctx, tc.q)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.q, err)
+			}
+			for rows.Next() {
+			}
+			if err := rows.Close(); err != nil {
+				t.Fatal(err)
+			}
+			c.settle()
+			if readU() == before {
+				t.Fatalf("%s did not run the application's code", tc.q)
+			}
+		})
+	}
+}
