@@ -104,7 +104,9 @@ func (c *conn) facts(ctx context.Context, p *plan) stmtFacts {
 		return stmtFacts{dbWide: true, session: true, opaque: fx.opaque}
 	}
 	for _, fc := range classes {
-		cf.session = cf.session || fc.user
+		// An extension's C function taken at its word (STABLE,
+		// IMMUTABLE) changes no setting; a function that may write may.
+		cf.session = cf.session || fc.volatile
 		cf.dbWide = cf.dbWide || fc.volatile
 	}
 	if c.txStatus() != 'E' {

@@ -3,6 +3,7 @@ package wtcache
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // TestUserCodeReachedUnnamed: statements that run the application's code
@@ -99,5 +100,57 @@ CREATE TABLE w (id bigint PRIMARY KEY, v wrap)`, "INSERT INTO w VALUES (1, 5)", 
 				t.Fatalf("%s did not run the application's code", tc.q)
 			}
 		})
+	}
+}
+
+// TestExtensionOperatorsKeepSession: an extension's = (citext's, hstore's:
+// C functions, IMMUTABLE) does not make every statement that uses an =
+// forget what the session knows (its names, privileges, settings), so that
+// the next lookup asks PostgreSQL for them again. A volatile = of the
+// application's does.
+func TestExtensionOperatorsKeepSession(t *testing.T) {
+	e := scratchEnv(t, needServices(t), "wt_scratch_extops")
+	plain := e.plain(t)
+	mustExec(t, plain, `CREATE EXTENSION citext; CREATE EXTENSION hstore;
+CREATE TABLE t (id bigint PRIMARY KEY, n text); INSERT INTO t VALUES (1, 'a'), (2, 'b')`)
+	db, c := e.open(t, rpPrefix("extops"), "cache_schema_refresh=20ms")
+	ctx := context.Background()
+	sc, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	ready := func() bool {
+		var r bool
+		_ = sc.Raw(func(dc any) error { r = dc.(*conn).sess.ready; return nil })
+		return r
+	}
+	lookup := func(id int) {
+		var n string
+		if err := sc.QueryRowContext(ctx, "SELECT n FROM t WHERE id = $1", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		// and a statement that is not a lookup, with an =
+		if err := sc.QueryRowContext(ctx, "SELECT count(*)::text FROM t WHERE n = $1", n).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		c.settle()
+	}
+	for round := 0; round < 3; round++ {
+		lookup(1)
+		lookup(2)
+	}
+	if !ready() {
+		t.Fatal("a lookup with an extension's = on the database made the session forget what it knows")
+	}
+	if rpStats(c).Hits == 0 {
+		t.Fatal("no hits")
+	}
+	mustExec(t, plain, `CREATE FUNCTION vne(a int8, b int8) RETURNS bool VOLATILE LANGUAGE plpgsql AS $$BEGIN RETURN a OPERATOR(pg_catalog.<>) b; END$$;
+CREATE SCHEMA o; CREATE OPERATOR o.= (LEFTARG = int8, RIGHTARG = int8, FUNCTION = vne)`)
+	time.Sleep(60 * time.Millisecond) // the catalog is read again
+	lookup(1)
+	if ready() {
+		t.Fatal("a statement using an = the application made volatile kept the session's knowledge")
 	}
 }
