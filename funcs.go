@@ -194,9 +194,8 @@ WITH f AS (
     AND pg_catalog.concat('` + attrPrefix + `', p.proname) = ANY($1::pg_catalog.text[]))
 SELECT f.name,
        pg_catalog.bool_or(f.oid >= 16384 OR f.opr >= 16384),
-       pg_catalog.bool_or((f.oid >= 16384 OR f.opr >= 16384)
-               AND (f.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR f.prokind IN ('a', 'w')))
-FROM f JOIN pg_catalog.pg_language l ON l.oid = f.prolang
+       pg_catalog.bool_or((f.oid >= 16384 OR f.opr >= 16384) AND (f.oid >= 16384 AND ` + mayWritePred + `))
+FROM f JOIN pg_catalog.pg_proc p ON p.oid = f.oid JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 GROUP BY f.name`
 
 // sqlRunners are PostgreSQL's own functions that run a query given as

@@ -353,13 +353,21 @@ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
 // depth: under domains, arrays, composites, ranges); a user cast to or
 // from one of those types (an assignment or a comparison applies it
 // unseen); the support functions and operators of its indexes' operator
-// classes, and of the default operator classes of those types.
+// classes, of its partition key, of those types' default classes and range
+// subtypes, of the index a foreign key of its checks, and of the indexes
+// of tables whose foreign keys reference it (their checks scan them).
 const userCodeQuery = typeClosure + `,
 procs(oid) AS ` + mayWriteProcs + `,
 ops(oid) AS (SELECT o.oid FROM pg_catalog.pg_operator o WHERE o.oprcode IN (SELECT oid FROM procs)),
 fams(oid) AS (
   SELECT oc.opcfamily FROM pg_catalog.pg_index i JOIN pg_catalog.pg_opclass oc ON oc.oid = ANY (i.indclass) WHERE i.indrelid = $1
-  UNION SELECT oc.opcfamily FROM pg_catalog.pg_opclass oc WHERE oc.opcdefault AND oc.opcintype IN (SELECT oid FROM types))
+  UNION SELECT oc.opcfamily FROM pg_catalog.pg_opclass oc WHERE oc.opcdefault AND oc.opcintype IN (SELECT oid FROM types)
+  UNION SELECT oc.opcfamily FROM pg_catalog.pg_partitioned_table pt JOIN pg_catalog.pg_opclass oc ON oc.oid = ANY (pt.partclass) WHERE pt.partrelid = $1
+  UNION SELECT oc.opcfamily FROM pg_catalog.pg_range r JOIN pg_catalog.pg_opclass oc ON oc.oid = r.rngsubopc WHERE r.rngtypid IN (SELECT oid FROM types)
+  UNION SELECT oc.opcfamily FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_index i ON i.indexrelid = con.conindid
+    JOIN pg_catalog.pg_opclass oc ON oc.oid = ANY (i.indclass) WHERE con.conrelid = $1 AND con.contype = 'f'
+  UNION SELECT oc.opcfamily FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_index i ON i.indrelid = con.conrelid
+    JOIN pg_catalog.pg_opclass oc ON oc.oid = ANY (i.indclass) WHERE con.confrelid = $1 AND con.contype = 'f')
 SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND NOT t.tgisinternal)
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = $1 AND r.rulename <> '_RETURN')
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
@@ -381,8 +389,24 @@ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND NO
 // index expressions or policies call one runs user code on a write.
 const mayWriteProcs = `(SELECT p.oid FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-  WHERE p.oid >= 16384
-    AND (p.provolatile = 'v' OR l.lanname NOT IN ('c', 'internal') OR p.prokind IN ('a', 'w')))`
+  WHERE p.oid >= 16384 AND ` + mayWritePred + `)`
+
+// mayWritePred says whether the function p (its pg_proc row; l its
+// pg_language row), not PostgreSQL's own, may write: it is VOLATILE; or it
+// is written in SQL or a procedural language (a STABLE function that calls
+// a VOLATILE one writes too, and PostgreSQL does not forbid it), unless an
+// extension installed it (an extension's code is taken at its word, as a C
+// function is); or it is an aggregate or window function one of whose
+// support functions may write. A C function marked STABLE or IMMUTABLE is
+// taken at its word.
+const mayWritePred = `(p.provolatile = 'v'
+    OR l.lanname NOT IN ('c', 'internal') AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd
+      WHERE xd.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND xd.objid = p.oid AND xd.deptype = 'e')
+    OR p.prokind IN ('a', 'w') AND EXISTS (SELECT 1 FROM pg_catalog.pg_aggregate ag
+      JOIN pg_catalog.pg_proc sp ON sp.oid IN (ag.aggtransfn, ag.aggfinalfn, ag.aggcombinefn, ag.aggserialfn, ag.aggdeserialfn,
+                                               ag.aggmtransfn, ag.aggminvtransfn, ag.aggmfinalfn)
+      JOIN pg_catalog.pg_language sl ON sl.oid = sp.prolang
+      WHERE ag.aggfnoid = p.oid AND sp.oid >= 16384 AND (sp.provolatile = 'v' OR sl.lanname NOT IN ('c', 'internal'))))`
 
 // readHazardsQuery lists the names whose mention may run user code that
 // may write (mayWriteProcs, directly or through an operator it

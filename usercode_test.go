@@ -23,7 +23,9 @@ CREATE FUNCTION bump() RETURNS int VOLATILE LANGUAGE plpgsql AS $$BEGIN UPDATE p
 CREATE FUNCTION opf(a int, b int) RETURNS bool VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN a OPERATOR(pg_catalog.=) b; END$$;
 CREATE OPERATOR ==== (LEFTARG = int, RIGHTARG = int, FUNCTION = opf);
 CREATE FUNCTION chk(a int) RETURNS bool VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN true; END$$;
-CREATE FUNCTION cmpf(a int, b int) RETURNS int VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN pg_catalog.btint4cmp(a, b); END$$`)
+CREATE FUNCTION cmpf(a int, b int) RETURNS int VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN pg_catalog.btint4cmp(a, b); END$$;
+CREATE OPERATOR CLASS myops2 FOR TYPE int4 USING btree AS
+  OPERATOR 1 pg_catalog.<, OPERATOR 2 pg_catalog.<=, OPERATOR 3 pg_catalog.=, OPERATOR 4 pg_catalog.>=, OPERATOR 5 pg_catalog.>, FUNCTION 1 cmpf(int, int)`)
 	const opclass = `CREATE OPERATOR CLASS myops FOR TYPE int4 USING btree AS
   OPERATOR 1 pg_catalog.<, OPERATOR 2 pg_catalog.<=, OPERATOR 3 pg_catalog.=, OPERATOR 4 pg_catalog.>=, OPERATOR 5 pg_catalog.>, FUNCTION 1 cmpf(int, int);
 CREATE TABLE w (id bigint PRIMARY KEY, v int); CREATE INDEX ON w (v myops); INSERT INTO w VALUES (1, 1), (3, 3)`
@@ -60,6 +62,23 @@ CREATE TABLE w (id bigint PRIMARY KEY, v wrap)`, "INSERT INTO w VALUES (1, 5)", 
 		{"index operator class, update by key", opclass, "UPDATE w SET v = 2 WHERE id = 1", "DROP TABLE w; DROP OPERATOR FAMILY myops USING btree"},
 		{"default operator class, ORDER BY", jsonOpclass, "SELECT * FROM j ORDER BY v", jsonDrop},
 		{"default operator class, DISTINCT", jsonOpclass, "SELECT DISTINCT v FROM j", jsonDrop},
+		{"partition key with an operator class, range", `CREATE TABLE pt (id bigint, v int) PARTITION BY RANGE (v myops2);
+CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (0) TO (10); CREATE TABLE pt2 PARTITION OF pt FOR VALUES FROM (10) TO (20)`,
+			"INSERT INTO pt VALUES (1, 5)", "DROP TABLE pt"},
+		{"partition key with an operator class, hash", `CREATE FUNCTION hashf(a int, s int8) RETURNS int8 VOLATILE LANGUAGE plpgsql AS $$BEGIN PERFORM public.bump(); RETURN pg_catalog.hashint4extended(a, s); END$$;
+CREATE OPERATOR CLASS myhash FOR TYPE int4 USING hash AS OPERATOR 1 pg_catalog.=, FUNCTION 1 pg_catalog.hashint4(int4), FUNCTION 2 hashf(int, int8);
+CREATE TABLE pt (id bigint, v int) PARTITION BY HASH (v myhash);
+CREATE TABLE pt1 PARTITION OF pt FOR VALUES WITH (MODULUS 2, REMAINDER 0); CREATE TABLE pt2 PARTITION OF pt FOR VALUES WITH (MODULUS 2, REMAINDER 1)`,
+			"INSERT INTO pt VALUES (1, 5)", "DROP TABLE pt; DROP OPERATOR FAMILY myhash USING hash; DROP FUNCTION hashf"},
+		{"range type over an operator class", `CREATE TYPE myr AS RANGE (subtype = int4, subtype_opclass = myops2);
+CREATE TABLE w (id bigint PRIMARY KEY, v myr); INSERT INTO w VALUES (1, NULL)`, "UPDATE w SET v = '[1,5)' WHERE id = 1", "DROP TABLE w; DROP TYPE myr"},
+		{"foreign key checked through an index with an operator class", `CREATE TABLE pk (v int); CREATE UNIQUE INDEX ON pk (v myops2);
+INSERT INTO pk SELECT g FROM generate_series(1, 3000) g; ANALYZE pk;
+CREATE TABLE w (id bigint PRIMARY KEY, p int REFERENCES pk (v))`, "INSERT INTO w VALUES (1, 7)", "DROP TABLE w, pk"},
+		{"parent delete checked through a child's index", `CREATE TABLE pk (id bigint PRIMARY KEY, v int UNIQUE);
+CREATE TABLE ch (id bigint PRIMARY KEY, p int REFERENCES pk (v)); CREATE INDEX ON ch (p myops2);
+INSERT INTO pk SELECT g, g FROM generate_series(1, 3000) g; INSERT INTO ch SELECT g, g FROM generate_series(2, 3000) g; ANALYZE pk, ch`,
+			"DELETE FROM pk WHERE id = 1", "DROP TABLE ch, pk"},
 		{"query_to_xml", "SELECT 1", "SELECT query_to_xml('SELECT public.' || 'bump()', true, true, '')", "SELECT 1"},
 		{"ts_stat", "SELECT 1", "SELECT * FROM ts_stat('SELECT to_tsvector(public.' || 'bump()::text)')", "SELECT 1"},
 		{"schema_to_xml", "CREATE SCHEMA hz; CREATE VIEW hz.vf AS SELECT public.bump()", "SELECT schema_to_xml('hz', true, true, '')", "DROP SCHEMA hz CASCADE"},
@@ -152,5 +171,41 @@ CREATE SCHEMA o; CREATE OPERATOR o.= (LEFTARG = int8, RIGHTARG = int8, FUNCTION 
 	lookup(1)
 	if ready() {
 		t.Fatal("a statement using an = the application made volatile kept the session's knowledge")
+	}
+}
+
+// TestExtensionCodeNotWidened: an extension's own code is taken at its
+// word: citext's min and max (aggregates over C functions), earthdistance's
+// ll_to_earth (an IMMUTABLE SQL function, in a GiST index) and its earth
+// domain (checked by an IMMUTABLE SQL function) make no statement
+// database-wide: rows of other tables stay served.
+func TestExtensionCodeNotWidened(t *testing.T) {
+	e := scratchEnv(t, needServices(t), "wt_scratch_extcode")
+	plain := e.plain(t)
+	mustExec(t, plain, `CREATE EXTENSION citext; CREATE EXTENSION cube; CREATE EXTENSION earthdistance;
+CREATE TABLE u (id bigint PRIMARY KEY, n text); INSERT INTO u VALUES (1, 'u');
+CREATE TABLE c (id bigint PRIMARY KEY, n citext); INSERT INTO c VALUES (1, 'a'), (2, 'B');
+CREATE TABLE g (id bigint PRIMARY KEY, lat float8, lon float8, e earth);
+CREATE INDEX ON g USING gist (ll_to_earth(lat, lon)); INSERT INTO g VALUES (1, 1, 1, NULL), (2, 2, 2, NULL)`)
+	db, c := e.open(t, rpPrefix("extcode"))
+	for _, q := range []string{
+		"SELECT max(n) FROM c",
+		"SELECT min(n) FROM c",
+		"UPDATE g SET lat = 3 WHERE id = 1",
+		"SELECT count(*) FROM g WHERE e IS NULL",
+	} {
+		for i := 0; i < 2; i++ {
+			if _, err := renderAgain(db, "SELECT * FROM u WHERE id = $1", 1); err != nil {
+				t.Fatal(err)
+			}
+			c.settle()
+		}
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		hits := rpStats(c).Hits
+		if _, err := renderAgain(db, "SELECT * FROM u WHERE id = $1", 1); err != nil || rpStats(c).Hits != hits+1 {
+			t.Fatalf("%s made the database's cache cold (%v)", q, err)
+		}
 	}
 }
