@@ -550,44 +550,9 @@ CREATE FUNCTION public.touch(t) RETURNS text VOLATILE LANGUAGE plpgsql AS $$BEGI
 CREATE FUNCTION o.f%d(a text, b text) RETURNS bool VOLATILE LANGUAGE plpgsql AS $$BEGIN UPDATE public.u SET n = n || '!'; RETURN a OPERATOR(pg_catalog.%s) b; END$$;
 CREATE OPERATOR o.%s (LEFTARG = text, RIGHTARG = text, FUNCTION = o.f%d);`, i, op, op, i)
 	}
-	ctx := context.Background()
 	check := func(t *testing.T, q string) {
-		db, c := e.open(t, rpPrefix("implied"))
-		readU := func() string {
-			t.Helper()
-			g, gerr := renderAgain(db, "SELECT * FROM u WHERE id = $1", 1)
-			w, werr := renderAgain(plain, "SELECT * FROM u WHERE id = $1", 1)
-			if g != w || (gerr == nil) != (werr == nil) {
-				t.Fatalf("after %s:\nwtcache %s %v\npgx     %s %v", q, g, gerr, w, werr)
-			}
-			c.settle()
-			return w
-		}
-		before := readU()
-		readU()
-		if rpStats(c).Hits == 0 {
-			t.Fatal("u is not served")
-		}
-		sc, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sc.Close()
-		for _, s := range []string{"SET search_path TO o, pg_catalog, public", q} { // (TO: an = would widen the SET itself)
-			rows, err := sc.QueryContext(ctx, s)
-			if err != nil {
-				t.Fatalf("%s: %v", s, err)
-			}
-			for rows.Next() {
-			}
-			if err := rows.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		c.settle()
-		if readU() == before {
-			t.Fatalf("%s did not call the application's code", q)
-		}
+		// (TO: an = in the SET would widen the SET itself.)
+		runsCode(t, e, plain, "implied", "SET search_path TO o, pg_catalog, public", q)
 	}
 	t.Run("operators", func(t *testing.T) {
 		mustExec(t, plain, ops)

@@ -181,20 +181,20 @@ func (c *conn) stringsNotStandard() bool {
 // function in C (an extension's) is taken at its word.
 const funcsQuery = `
 WITH f AS (
-  SELECT p.proname::pg_catalog.text AS name, p.oid, 0::pg_catalog.oid AS opr, p.provolatile, p.prolang, p.prokind FROM pg_catalog.pg_proc p
+  SELECT p.proname::pg_catalog.text AS name, p.oid, 0::pg_catalog.oid AS opr FROM pg_catalog.pg_proc p
   WHERE p.proname = ANY($1::pg_catalog.text[])
   UNION ALL
-  SELECT pg_catalog.concat('` + opPrefix + `', o.oprname), p.oid, o.oid, p.provolatile, p.prolang, p.prokind
-  FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+  SELECT pg_catalog.concat('` + opPrefix + `', o.oprname), o.oprcode::pg_catalog.oid, o.oid
+  FROM pg_catalog.pg_operator o
   WHERE pg_catalog.concat('` + opPrefix + `', o.oprname) = ANY($1::pg_catalog.text[])
   UNION ALL
-  SELECT pg_catalog.concat('` + attrPrefix + `', p.proname), p.oid, 0::pg_catalog.oid, p.provolatile, p.prolang, p.prokind
+  SELECT pg_catalog.concat('` + attrPrefix + `', p.proname), p.oid, 0::pg_catalog.oid
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_type ty ON ty.oid = p.proargtypes[0]
   WHERE p.pronargs = 1 AND (ty.typrelid <> 0 OR ty.typtype = 'p')
     AND pg_catalog.concat('` + attrPrefix + `', p.proname) = ANY($1::pg_catalog.text[]))
 SELECT f.name,
        pg_catalog.bool_or(f.oid >= 16384 OR f.opr >= 16384),
-       pg_catalog.bool_or((f.oid >= 16384 OR f.opr >= 16384) AND (f.oid >= 16384 AND ` + mayWritePred + `))
+       pg_catalog.bool_or(f.oid >= 16384 AND ` + mayWritePred + `)
 FROM f JOIN pg_catalog.pg_proc p ON p.oid = f.oid JOIN pg_catalog.pg_language l ON l.oid = p.prolang
 GROUP BY f.name`
 

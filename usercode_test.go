@@ -2,6 +2,7 @@ package wtcache
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 )
@@ -84,40 +85,11 @@ INSERT INTO pk SELECT g, g FROM generate_series(1, 3000) g; INSERT INTO ch SELEC
 		{"schema_to_xml", "CREATE SCHEMA hz; CREATE VIEW hz.vf AS SELECT public.bump()", "SELECT schema_to_xml('hz', true, true, '')", "DROP SCHEMA hz CASCADE"},
 		{"table_to_xml", "CREATE SCHEMA hz; CREATE VIEW hz.vf AS SELECT public.bump()", "SELECT table_to_xml(('hz.v' || 'f')::regclass, true, true, '')", "DROP SCHEMA hz CASCADE"},
 	}
-	ctx := context.Background()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			mustExec(t, plain, tc.setup)
 			defer mustExec(t, plain, tc.teardown)
-			db, c := e.open(t, rpPrefix("usercode"))
-			readU := func() string {
-				t.Helper()
-				g, gerr := renderAgain(db, "SELECT * FROM u WHERE id = $1", 1)
-				w, werr := renderAgain(plain, "SELECT * FROM u WHERE id = $1", 1)
-				if g != w || (gerr == nil) != (werr == nil) {
-					t.Fatalf("after %s:\nwtcache %s %v\npgx     %s %v", tc.q, g, gerr, w, werr)
-				}
-				c.settle()
-				return w
-			}
-			before := readU()
-			readU()
-			if rpStats(c).Hits == 0 {
-				t.Fatal("u is not served")
-			}
-			rows, err := db.QueryContext(ctx, tc.q)
-			if err != nil {
-				t.Fatalf("%s: %v", tc.q, err)
-			}
-			for rows.Next() {
-			}
-			if err := rows.Close(); err != nil {
-				t.Fatal(err)
-			}
-			c.settle()
-			if readU() == before {
-				t.Fatalf("%s did not run the application's code", tc.q)
-			}
+			runsCode(t, e, plain, "usercode", tc.q)
 		})
 	}
 }
@@ -207,5 +179,52 @@ CREATE INDEX ON g USING gist (ll_to_earth(lat, lon)); INSERT INTO g VALUES (1, 1
 		if _, err := renderAgain(db, "SELECT * FROM u WHERE id = $1", 1); err != nil || rpStats(c).Hits != hits+1 {
 			t.Fatalf("%s made the database's cache cold (%v)", q, err)
 		}
+	}
+}
+
+// runsCode checks that stmts, run in order on one connection of a new
+// wtcache handle, run the application's code that writes row 1 of u (it
+// moves), and that u then reads through wtcache as through pgx (plain):
+// the statement that ran it was database-wide. u is served from Redis
+// before, so a stale image would be read.
+func runsCode(t *testing.T, e itEnv, plain *sql.DB, prefix string, stmts ...string) {
+	t.Helper()
+	q := stmts[len(stmts)-1]
+	db, c := e.open(t, rpPrefix(prefix))
+	readU := func() string {
+		t.Helper()
+		g, gerr := renderAgain(db, "SELECT * FROM u WHERE id = $1", 1)
+		w, werr := renderAgain(plain, "SELECT * FROM u WHERE id = $1", 1)
+		if g != w || (gerr == nil) != (werr == nil) {
+			t.Fatalf("after %s:\nwtcache %s %v\npgx     %s %v", q, g, gerr, w, werr)
+		}
+		c.settle()
+		return w
+	}
+	before := readU()
+	readU()
+	if rpStats(c).Hits == 0 {
+		t.Fatal("u is not served")
+	}
+	ctx := context.Background()
+	sc, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	for _, s := range stmts {
+		rows, err := sc.QueryContext(ctx, s)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		for rows.Next() {
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.settle()
+	if readU() == before {
+		t.Fatalf("%s did not run the application's code", q)
 	}
 }
